@@ -1,0 +1,90 @@
+"""kNN top-1 on a labeled folder after fixed wall-clock budgets of data2vec pretraining (CPU preset).
+
+    python bench/time_to_accuracy.py ../shared/data/imagenette --budgets 5 10 20 30
+
+Pretrains on PATH/train (labels unused) with a one-cycle schedule planned for the largest budget, and at each budget
+evaluates weighted cosine kNN (k=20, T=0.07) of the student's mean-pooled features, PATH/train -> PATH/val, at the
+preset's image size; the evaluation time is not counted in the budget. The floors, measured in the same run: raw
+centred pixels, and the same ViT at random initialisation. A linear probe is reported at the end.
+"""
+import argparse, time
+import torch
+import torch.nn.functional as F
+from fastai.callback.core import Callback, CancelFitException
+from pretrain import TimeBudget
+from data2vec_vision.data import ImageFolder, eval_transforms, pretrain_dataloaders
+from data2vec_vision.evaluation import extract_features, knn_accuracy, labeled_images, linear_probe
+from data2vec_vision.learner import PRESETS, data2vec_learner, model_from_preset
+
+
+class EvaluateAtBudgets(Callback):
+    "kNN at each budget (minutes of training, evaluation time excluded); stop after the last"
+    order = 100
+    def __init__(self, budgets, evaluate): self.budgets, self.evaluate, self.rows = sorted(budgets), evaluate, []
+    def before_fit(self): self.trained, self.last, self.images = 0., time.perf_counter(), 0
+    def after_batch(self):
+        if not self.training: return
+        now = time.perf_counter()
+        self.trained, self.last = self.trained + now - self.last, now
+        self.images += len(self.xb[0])
+        if self.budgets and self.trained >= self.budgets[0] * 60:
+            minutes = self.budgets.pop(0)
+            knn = self.evaluate(self.learn.model)
+            self.learn.model.train()
+            self.rows.append((minutes, self.images, knn, self.learn.data2vec.hist['target_spread'][-1]))
+            print(f"{minutes} min: {self.images} images, kNN {knn:.3f}", flush=True)
+            self.last = time.perf_counter()
+            if not self.budgets: raise CancelFitException()
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument('path', help="labeled folder with train/<class>/ and val/<class>/")
+    p.add_argument('--budgets', type=float, nargs='+', default=[5, 10, 20, 30])
+    p.add_argument('--preset', default='cpu')
+    p.add_argument('--num-workers', type=int, default=None)
+    a = p.parse_args()
+    preset, size = PRESETS[a.preset], PRESETS[a.preset]['image_size']
+    train_files, train_y, _ = labeled_images(f'{a.path}/train')
+    val_files, val_y, _ = labeled_images(f'{a.path}/val')
+
+    def evaluate(model):
+        feats = [extract_features(model, f, 256, num_workers=a.num_workers, device='cpu', show_progress=False) for f in (train_files, val_files)]
+        return knn_accuracy(feats[0], train_y, feats[1], val_y)
+
+    def pixels(files):
+        ds = ImageFolder(files, eval_transforms(size))
+        x = torch.stack([ds[i][0] for i in range(len(ds))]).flatten(1)
+        return x
+    px_train, px_val = pixels(train_files), pixels(val_files)
+    mean = px_train.mean(0)
+    floor_pixels = knn_accuracy(px_train - mean, train_y, px_val - mean, val_y)
+    torch.manual_seed(0)
+    floor_random = evaluate(model_from_preset(a.preset))
+    print(f"floors: raw pixels {floor_pixels:.3f}, random-init ViT {floor_random:.3f}", flush=True)
+
+    dls = pretrain_dataloaders(f'{a.path}/train', size, preset['batch_size'], num_workers=a.num_workers, device='cpu')
+    tau = dict(tau_initial=preset['tau_initial'], tau_end=preset['tau_end'], tau_increase_pct=preset['tau_increase_pct'])
+    warmup = TimeBudget(30)
+    probe = data2vec_learner(dls, model_from_preset(a.preset), **tau)
+    with probe.no_bar(), probe.no_logging(): probe.fit(1, 1e-6, cbs=[warmup])
+    per_image = (time.perf_counter() - warmup.start) / max(1, warmup.images)
+    epochs = max(1, round(max(a.budgets) * 60 / (per_image * len(dls.train_ds))))
+    torch.manual_seed(0)
+    model = model_from_preset(a.preset)
+    at_budgets = EvaluateAtBudgets(a.budgets, evaluate)
+    learn = data2vec_learner(dls, model, **tau, cbs=[at_budgets])
+    with learn.no_bar(): learn.fit_one_cycle(epochs + 1, preset['max_lr'])   # one spare epoch: the budgets end it
+
+    feats = [extract_features(model, f, 256, num_workers=a.num_workers, device='cpu', show_progress=False) for f in (train_files, val_files)]
+    probe_top1 = linear_probe(feats[0], train_y, feats[1], val_y)
+    px_probe = linear_probe(px_train - mean, train_y, px_val - mean, val_y)
+    print(f"\npreset {a.preset}, {size} px, {len(dls.train_ds)} train images, one-cycle planned for {epochs} epochs\n")
+    print("| minutes | images seen | kNN top-1 | target spread |\n|---|---|---|---|")
+    print(f"| floor: raw centred pixels | - | {floor_pixels:.3f} | - |")
+    print(f"| floor: random-init ViT | - | {floor_random:.3f} | - |")
+    for minutes, images, knn, spread in at_budgets.rows: print(f"| {minutes:g} | {images} | {knn:.3f} | {spread:.3f} |")
+    print(f"\nlinear probe after {at_budgets.rows[-1][0]:g} min: {probe_top1:.3f} (raw centred pixels: {px_probe:.3f})")
+
+
+if __name__ == '__main__': main()
