@@ -75,6 +75,8 @@ def main():
     at_budgets = EvaluateAtBudgets(a.budgets, evaluate)
     learn = data2vec_learner(dls, model, **tau, cbs=[at_budgets])
     with learn.no_bar(): learn.fit_one_cycle(epochs + 1, preset['max_lr'])   # one spare epoch: the budgets end it
+    if at_budgets.budgets:   # the schedule ended before the last budget: evaluate where it ended
+        at_budgets.rows.append((at_budgets.trained / 60, at_budgets.images, evaluate(model), learn.data2vec.hist['target_spread'][-1]))
 
     feats = [extract_features(model, f, 256, num_workers=a.num_workers, device='cpu', show_progress=False) for f in (train_files, val_files)]
     probe_top1 = linear_probe(feats[0], train_y, feats[1], val_y)
@@ -83,8 +85,8 @@ def main():
     print("| minutes | images seen | kNN top-1 | target spread |\n|---|---|---|---|")
     print(f"| floor: raw centred pixels | - | {floor_pixels:.3f} | - |")
     print(f"| floor: random-init ViT | - | {floor_random:.3f} | - |")
-    for minutes, images, knn, spread in at_budgets.rows: print(f"| {minutes:g} | {images} | {knn:.3f} | {spread:.3f} |")
-    print(f"\nlinear probe after {at_budgets.rows[-1][0]:g} min: {probe_top1:.3f} (raw centred pixels: {px_probe:.3f})")
+    for minutes, images, knn, spread in at_budgets.rows: print(f"| {minutes:.1f} | {images} | {knn:.3f} | {spread:.3f} |")
+    print(f"\nlinear probe at the end of training: {probe_top1:.3f} (raw centred pixels: {px_probe:.3f})")
 
 
 if __name__ == '__main__': main()
