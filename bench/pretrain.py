@@ -37,6 +37,15 @@ def baseline_images_per_s(preset, batch_size, steps=10):
     return steps * batch_size / (time.perf_counter() - start)
 
 
+def plan_epochs(dls, preset: str, minutes: float, tau: dict) -> int:
+    "Epochs that fill `minutes`, from 30 s of training a throw-away model of the preset"
+    warmup = TimeBudget(30)
+    probe = data2vec_learner(dls, model_from_preset(preset), **tau)
+    with probe.no_bar(), probe.no_logging(): probe.fit(1, 1e-6, cbs=[warmup])
+    per_image = (time.perf_counter() - warmup.start) / max(1, warmup.images)
+    return max(1, round(minutes * 60 / (per_image * len(dls.train_ds))))
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument('path', help="folder of images")
@@ -47,15 +56,9 @@ def main():
     preset = PRESETS[a.preset]
     torch.manual_seed(0)
     dls = pretrain_dataloaders(a.path, preset['image_size'], preset['batch_size'], num_workers=a.num_workers, device='cpu')
-    model = model_from_preset(a.preset)
     base = baseline_images_per_s(a.preset, preset['batch_size'])
     tau = dict(tau_initial=preset['tau_initial'], tau_end=preset['tau_end'], tau_increase_pct=preset['tau_increase_pct'])
-    # plan the one-cycle schedule for the budget from a short measurement (on a model that is then thrown away)
-    warmup = TimeBudget(30)
-    probe = data2vec_learner(dls, model, **tau)
-    with probe.no_bar(), probe.no_logging(): probe.fit(1, 1e-6, cbs=[warmup])
-    per_image = (time.perf_counter() - warmup.start) / max(1, warmup.images)
-    epochs = max(1, round(a.minutes * 60 / (per_image * len(dls.train_ds))))
+    epochs = plan_epochs(dls, a.preset, a.minutes, tau)
     budget = TimeBudget(a.minutes * 60)
     learn = data2vec_learner(dls, model_from_preset(a.preset), **tau, cbs=[budget])
     start = time.perf_counter()

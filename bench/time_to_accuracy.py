@@ -9,9 +9,8 @@ centred pixels, and the same ViT at random initialisation. A linear probe is rep
 """
 import argparse, time
 import torch
-import torch.nn.functional as F
 from fastai.callback.core import Callback, CancelFitException
-from pretrain import TimeBudget
+from pretrain import plan_epochs
 from data2vec_vision.data import ImageFolder, eval_transforms, pretrain_dataloaders
 from data2vec_vision.evaluation import extract_features, knn_accuracy, labeled_images, linear_probe
 from data2vec_vision.learner import PRESETS, data2vec_learner, model_from_preset
@@ -54,8 +53,7 @@ def main():
 
     def pixels(files):
         ds = ImageFolder(files, eval_transforms(size))
-        x = torch.stack([ds[i][0] for i in range(len(ds))]).flatten(1)
-        return x
+        return torch.stack([ds[i][0] for i in range(len(ds))]).flatten(1)
     px_train, px_val = pixels(train_files), pixels(val_files)
     mean = px_train.mean(0)
     floor_pixels = knn_accuracy(px_train - mean, train_y, px_val - mean, val_y)
@@ -65,11 +63,7 @@ def main():
 
     dls = pretrain_dataloaders(f'{a.path}/train', size, preset['batch_size'], num_workers=a.num_workers, device='cpu')
     tau = dict(tau_initial=preset['tau_initial'], tau_end=preset['tau_end'], tau_increase_pct=preset['tau_increase_pct'])
-    warmup = TimeBudget(30)
-    probe = data2vec_learner(dls, model_from_preset(a.preset), **tau)
-    with probe.no_bar(), probe.no_logging(): probe.fit(1, 1e-6, cbs=[warmup])
-    per_image = (time.perf_counter() - warmup.start) / max(1, warmup.images)
-    epochs = max(1, round(max(a.budgets) * 60 / (per_image * len(dls.train_ds))))
+    epochs = plan_epochs(dls, a.preset, max(a.budgets), tau)
     torch.manual_seed(0)
     model = model_from_preset(a.preset)
     at_budgets = EvaluateAtBudgets(a.budgets, evaluate)
