@@ -42,13 +42,15 @@ def main():
     p.add_argument('--budgets', type=float, nargs='+', default=[5, 10, 20, 30])
     p.add_argument('--preset', default='cpu')
     p.add_argument('--num-workers', type=int, default=None)
+    p.add_argument('--save', help="write the pretrained model here at the end (for bench/finetune.py)")
     a = p.parse_args()
     preset, size = PRESETS[a.preset], PRESETS[a.preset]['image_size']
     train_files, train_y, _ = labeled_images(f'{a.path}/train')
     val_files, val_y, _ = labeled_images(f'{a.path}/val')
 
     def evaluate(model):
-        feats = [extract_features(model, f, 256, num_workers=a.num_workers, device='cpu', show_progress=False) for f in (train_files, val_files)]
+        if a.save: model.save(a.save, with_teacher=True)
+    feats = [extract_features(model, f, 256, num_workers=a.num_workers, device='cpu', show_progress=False) for f in (train_files, val_files)]
         return knn_accuracy(feats[0], train_y, feats[1], val_y)
 
     def pixels(files):
@@ -72,6 +74,7 @@ def main():
     if at_budgets.budgets:   # the schedule ended before the last budget: evaluate where it ended
         at_budgets.rows.append((at_budgets.trained / 60, at_budgets.images, evaluate(model), learn.data2vec.hist['target_spread'][-1]))
 
+    if a.save: model.save(a.save, with_teacher=True)
     feats = [extract_features(model, f, 256, num_workers=a.num_workers, device='cpu', show_progress=False) for f in (train_files, val_files)]
     probe_top1 = linear_probe(feats[0], train_y, feats[1], val_y)
     px_probe = linear_probe(px_train - mean, train_y, px_val - mean, val_y)
