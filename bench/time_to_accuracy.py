@@ -25,7 +25,7 @@ class EvaluateAtBudgets(Callback):
         if not self.training: return
         now = time.perf_counter()
         self.trained, self.last = self.trained + now - self.last, now
-        self.images += len(self.xb[0])
+        self.images += len(self.xb[0]) // self.learn.data2vec.n_masks   # distinct images, not masked copies
         if self.budgets and self.trained >= self.budgets[0] * 60:
             minutes = self.budgets.pop(0)
             knn = self.evaluate(self.learn.model)
@@ -41,6 +41,7 @@ def main():
     p.add_argument('path', help="labeled folder with train/<class>/ and val/<class>/")
     p.add_argument('--budgets', type=float, nargs='+', default=[5, 10, 20, 30])
     p.add_argument('--preset', default='cpu')
+    p.add_argument('--recipe', default='v1', choices=['v1', 'v2'])
     p.add_argument('--num-workers', type=int, default=None)
     p.add_argument('--save', help="write the pretrained model here at the end (for bench/finetune.py)")
     a = p.parse_args()
@@ -65,9 +66,9 @@ def main():
 
     dls = pretrain_dataloaders(f'{a.path}/train', size, preset['batch_size'], num_workers=a.num_workers, device='cpu')
     tau = dict(tau_initial=preset['tau_initial'], tau_end=preset['tau_end'], tau_increase_pct=preset['tau_increase_pct'])
-    epochs = plan_epochs(dls, a.preset, max(a.budgets), tau)
+    epochs = plan_epochs(dls, a.preset, max(a.budgets), tau, a.recipe)
     torch.manual_seed(0)
-    model = model_from_preset(a.preset)
+    model = model_from_preset(a.preset, recipe=a.recipe)
     at_budgets = EvaluateAtBudgets(a.budgets, evaluate)
     learn = data2vec_learner(dls, model, **tau, cbs=[at_budgets])
     with learn.no_bar(): learn.fit_one_cycle(epochs + 1, preset['max_lr'])   # one spare epoch: the budgets end it
@@ -78,7 +79,7 @@ def main():
     feats = [extract_features(model, f, 256, num_workers=a.num_workers, device='cpu', show_progress=False) for f in (train_files, val_files)]
     probe_top1 = linear_probe(feats[0], train_y, feats[1], val_y)
     px_probe = linear_probe(px_train - mean, train_y, px_val - mean, val_y)
-    print(f"\npreset {a.preset}, {size} px, {len(dls.train_ds)} train images, one-cycle planned for {epochs} epochs\n")
+    print(f"\nrecipe {a.recipe}, preset {a.preset}, {size} px, {len(dls.train_ds)} train images, one-cycle planned for {epochs} epochs\n")
     print("| minutes | images seen | kNN top-1 | target spread |\n|---|---|---|---|")
     print(f"| floor: raw centred pixels | - | {floor_pixels:.3f} | - |")
     print(f"| floor: random-init ViT | - | {floor_random:.3f} | - |")

@@ -1,0 +1,89 @@
+"""Which settings make data2vec learn in a short run? Pretrain the CPU preset for a fixed number of epochs with one
+setting changed at a time, then weighted cosine kNN (k=20, T=0.07) of the student's and the teacher's mean-pooled
+features, PATH/train -> PATH/val. Fixed epochs, not wall-clock, so that the comparison does not depend on how busy
+the machine is.
+
+    python bench/short_run_sweep.py ../shared/data/imagenette --epochs 2 --runs base tau_fast random_mask ...
+
+Each run is a name from RUNS (overrides of the preset); results are appended to --out as a markdown table row.
+"""
+import argparse, time
+import torch
+from data2vec_vision.data import ImageFolder, default_workers, eval_transforms, pretrain_dataloaders
+from data2vec_vision.model import make_targets
+from data2vec_vision.evaluation import knn_accuracy, labeled_images
+from data2vec_vision.learner import PRESETS, data2vec_learner, model_from_preset
+
+RUNS = {
+    'random_init': dict(epochs=0),
+    'base': {},
+    'tau_fast': dict(tau_initial=0.98, tau_end=0.995),
+    'tau_0.99': dict(tau_initial=0.99, tau_end=0.99),
+    'random_mask': dict(mask='random', mask_ratio=0.6),
+    'instance_norm': dict(target_norm='instance'),
+    'k6': dict(k=6),
+    'lr_3e-3': dict(max_lr=3e-3),
+    'lr_5e-4': dict(max_lr=5e-4),
+    'lr_2e-4': dict(max_lr=2e-4),
+    'crop_0.25': dict(crop_scale=(0.25, 1.0)),
+    'cls_loss_1': dict(cls_weight=1.0),
+    'v2': dict(recipe='v2'),
+    'v2_cls_1': dict(recipe='v2', cls_weight=1.0),
+    'v2_lr_5e-4': dict(recipe='v2', max_lr=5e-4),
+    'v2_m4': dict(recipe='v2', n_masks=4),
+    'v2_k6': dict(recipe='v2', k=6),
+}
+MODEL_KEYS = ('recipe', 'k', 'target_norm', 'target_layer')
+LEARNER_KEYS = ('mask', 'mask_ratio', 'n_masks', 'beta', 'cls_weight', 'tau_initial', 'tau_end', 'tau_increase_pct')
+
+@torch.no_grad()
+def readout_knn(model, train, val, num_workers=None):
+    "kNN of three readouts: the student's final tokens, the teacher's, and the student's top-k block average (as its targets)"
+    model.eval()
+    def feats(files):
+        ds = ImageFolder(files, eval_transforms(model.config['img_size']))
+        out = {'student': [], 'teacher': [], 'student_topk': []}
+        for (xb,) in torch.utils.data.DataLoader(ds, batch_size=256, num_workers=default_workers() if num_workers is None else num_workers):
+            final, layers = model.student(xb)
+            out['student'].append(final[:, 1:].mean(1))
+            out['student_topk'].append(make_targets(layers, model.config['k']).mean(1))
+            out['teacher'].append(model.teacher(xb)[0][:, 1:].mean(1))
+        return {k: torch.cat(v) for k, v in out.items()}
+    ft, fv = feats(train[0]), feats(val[0])
+    return {k: knn_accuracy(ft[k], train[1], fv[k], val[1]) for k in ft}
+
+def run(path, name, epochs, seed=0, num_workers=None):
+    p = {**PRESETS['cpu'], 'crop_scale': (0.08, 1.0), **RUNS[name]}
+    torch.manual_seed(seed)
+    dls = pretrain_dataloaders(f'{path}/train', p['image_size'], p['batch_size'], num_workers=num_workers, device='cpu',
+                               crop_scale=p['crop_scale'])
+    model = model_from_preset('cpu', **{k: p[k] for k in MODEL_KEYS if k in p})
+    learn = data2vec_learner(dls, model, **{k: p[k] for k in LEARNER_KEYS if k in p})
+    start, epochs = time.perf_counter(), p.get('epochs', epochs)
+    if epochs:
+        with learn.no_bar(), learn.no_logging(): learn.fit_one_cycle(epochs, p['max_lr'])
+    minutes = (time.perf_counter() - start) / 60
+    train_files, train_y, _ = labeled_images(f'{path}/train')
+    val_files, val_y, _ = labeled_images(f'{path}/val')
+    torch.save(model.state_dict(), f'bench/results/{name}.pt')
+    knn = readout_knn(model, (train_files, train_y), (val_files, val_y), num_workers)
+    loss = learn.recorder.losses[-1].item() if epochs else float('nan')
+    spread = learn.data2vec.hist['target_spread'][-1] if epochs else float('nan')
+    return dict(name=name, overrides=RUNS[name], epochs=epochs, minutes=minutes, loss=loss, spread=spread, **knn)
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument('path')
+    ap.add_argument('--epochs', type=int, default=2)
+    ap.add_argument('--runs', nargs='+', default=list(RUNS))
+    ap.add_argument('--num-workers', type=int, default=None)
+    ap.add_argument('--out', default='bench/results/short_run_sweep.md')
+    a = ap.parse_args()
+    for name in a.runs:
+        r = run(a.path, name, a.epochs, num_workers=a.num_workers)
+        row = (f"| {r['name']} | {r['overrides']} | {r['epochs']} | {r['minutes']:.1f} | {r['loss']:.3f} | {r['spread']:.3f} "
+               f"| {r['student']:.3f} | {r['teacher']:.3f} | {r['student_topk']:.3f} |")
+        print(row, flush=True)
+        with open(a.out, 'a') as f: f.write(row + '\n')
+
+if __name__ == '__main__': main()
