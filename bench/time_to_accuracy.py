@@ -50,8 +50,7 @@ def main():
     val_files, val_y, _ = labeled_images(f'{a.path}/val')
 
     def evaluate(model):
-        if a.save: model.save(a.save, with_teacher=True)
-    feats = [extract_features(model, f, 256, num_workers=a.num_workers, device='cpu', show_progress=False) for f in (train_files, val_files)]
+        feats = [extract_features(model, f, 256, num_workers=a.num_workers, device='cpu', show_progress=False) for f in (train_files, val_files)]
         return knn_accuracy(feats[0], train_y, feats[1], val_y)
 
     def pixels(files):
