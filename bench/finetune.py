@@ -14,8 +14,9 @@ from data2vec_vision.model import Data2Vec
 def run(dls, model, a):
     learn = classifier_learner(dls, model)
     start = time.perf_counter()
-    with learn.no_bar(): fine_tune_vit(learn, a.epochs, a.lr, a.layer_decay, a.freeze_epochs)
-    return float(learn.validate()[1]), (time.perf_counter() - start) / 60
+    with learn.no_bar():
+        fine_tune_vit(learn, a.epochs, a.lr, a.layer_decay, a.freeze_epochs)
+        return float(learn.validate()[1]), (time.perf_counter() - start) / 60
 
 
 def main():
