@@ -32,6 +32,11 @@ RUNS = {
     'v2_lr_5e-4': dict(recipe='v2', max_lr=5e-4),
     'v2_m4': dict(recipe='v2', n_masks=4),
     'v2_k6': dict(recipe='v2', k=6),
+    'v2_m2': dict(recipe='v2', n_masks=2),
+    'v2_m2_tau_fast': dict(recipe='v2', n_masks=2, tau_initial=0.95, tau_end=0.99),
+    'v2_m2_cls_1': dict(recipe='v2', n_masks=2, cls_weight=1.0),
+    'v2_m2_bs32': dict(recipe='v2', n_masks=2, batch_size=32),
+    'v2_m2_lr_3e-3': dict(recipe='v2', n_masks=2, max_lr=3e-3),
 }
 MODEL_KEYS = ('recipe', 'k', 'target_norm', 'target_layer')
 LEARNER_KEYS = ('mask', 'mask_ratio', 'n_masks', 'beta', 'cls_weight', 'tau_initial', 'tau_end', 'tau_increase_pct')
