@@ -34,6 +34,7 @@ RUNS = {
     'v2_k6': dict(recipe='v2', k=6),
     'v2_m2': dict(recipe='v2', n_masks=2),
     'v2_m2_tau_fast': dict(recipe='v2', n_masks=2, tau_initial=0.95, tau_end=0.99),
+    'v2_m2_tau_slow': dict(recipe='v2', n_masks=2, tau_initial=0.999, tau_end=0.9999),
     'v2_m2_cls_1': dict(recipe='v2', n_masks=2, cls_weight=1.0),
     'v2_m2_bs32': dict(recipe='v2', n_masks=2, batch_size=32),
     'v2_m2_lr_3e-3': dict(recipe='v2', n_masks=2, max_lr=3e-3),

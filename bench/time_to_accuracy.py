@@ -42,6 +42,11 @@ def main():
     p.add_argument('--budgets', type=float, nargs='+', default=[5, 10, 20, 30])
     p.add_argument('--preset', default='cpu')
     p.add_argument('--recipe', default='v1', choices=['v1', 'v2'])
+    p.add_argument('--n-masks', type=int, help="masked copies per image (default: the recipe's)")
+    p.add_argument('--cls-weight', type=float, help="weight of the CLS loss (default: the recipe's)")
+    p.add_argument('--tau', type=float, nargs=2, help="teacher EMA decay at the start and the end (default: the preset's)")
+    p.add_argument('--epochs', type=int, help="length of the one-cycle schedule, so that it anneals within the last budget "
+                                              "(default: planned from a 30 s measurement, plus a spare epoch)")
     p.add_argument('--num-workers', type=int, default=None)
     p.add_argument('--save', help="write the pretrained model here at the end (for bench/finetune.py)")
     a = p.parse_args()
@@ -64,13 +69,14 @@ def main():
     print(f"floors: raw pixels {floor_pixels:.3f}, random-init ViT {floor_random:.3f}", flush=True)
 
     dls = pretrain_dataloaders(f'{a.path}/train', size, preset['batch_size'], num_workers=a.num_workers, device='cpu')
-    tau = dict(tau_initial=preset['tau_initial'], tau_end=preset['tau_end'], tau_increase_pct=preset['tau_increase_pct'])
-    epochs = plan_epochs(dls, a.preset, max(a.budgets), tau, a.recipe)
+    tau = dict(tau_initial=a.tau[0] if a.tau else preset['tau_initial'], tau_end=a.tau[1] if a.tau else preset['tau_end'],
+               tau_increase_pct=preset['tau_increase_pct'])
+    epochs = a.epochs or plan_epochs(dls, a.preset, max(a.budgets), tau, a.recipe) + 1   # a spare epoch: the budgets end it
     torch.manual_seed(0)
     model = model_from_preset(a.preset, recipe=a.recipe)
     at_budgets = EvaluateAtBudgets(a.budgets, evaluate)
-    learn = data2vec_learner(dls, model, **tau, cbs=[at_budgets])
-    with learn.no_bar(): learn.fit_one_cycle(epochs + 1, preset['max_lr'])   # one spare epoch: the budgets end it
+    learn = data2vec_learner(dls, model, n_masks=a.n_masks, cls_weight=a.cls_weight, **tau, cbs=[at_budgets])
+    with learn.no_bar(): learn.fit_one_cycle(epochs, preset['max_lr'])
     if at_budgets.budgets:   # the schedule ended before the last budget: evaluate where it ended
         at_budgets.rows.append((at_budgets.trained / 60, at_budgets.images, evaluate(model), learn.data2vec.hist['target_spread'][-1]))
 
@@ -78,7 +84,8 @@ def main():
     feats = [extract_features(model, f, 256, num_workers=a.num_workers, device='cpu', show_progress=False) for f in (train_files, val_files)]
     probe_top1 = linear_probe(feats[0], train_y, feats[1], val_y)
     px_probe = linear_probe(px_train - mean, train_y, px_val - mean, val_y)
-    print(f"\nrecipe {a.recipe}, preset {a.preset}, {size} px, {len(dls.train_ds)} train images, one-cycle planned for {epochs} epochs\n")
+    print(f"\nrecipe {a.recipe}, preset {a.preset}, {size} px, {len(dls.train_ds)} train images, one-cycle of {epochs} epochs; "
+          f"{learn.data2vec.n_masks} masks per image, CLS loss weight {learn.loss_func.cls_weight}, tau {tau['tau_initial']} -> {tau['tau_end']}\n")
     print("| minutes | images seen | kNN top-1 | target spread |\n|---|---|---|---|")
     print(f"| floor: raw centred pixels | - | {floor_pixels:.3f} | - |")
     print(f"| floor: random-init ViT | - | {floor_random:.3f} | - |")
