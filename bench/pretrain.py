@@ -37,10 +37,10 @@ def baseline_images_per_s(preset, batch_size, steps=10):
     return steps * batch_size / (time.perf_counter() - start)
 
 
-def plan_epochs(dls, preset: str, minutes: float, tau: dict, recipe: str = 'v1') -> int:
+def plan_epochs(dls, preset: str, minutes: float, tau: dict, recipe: str = 'v1', n_masks: int | None = None, **model_overrides) -> int:
     "Epochs that fill `minutes`, from 30 s of training a throw-away model of the preset"
     warmup = TimeBudget(30)
-    probe = data2vec_learner(dls, model_from_preset(preset, recipe=recipe), **tau)
+    probe = data2vec_learner(dls, model_from_preset(preset, recipe=recipe, **model_overrides), n_masks=n_masks, **tau)
     with probe.no_bar(), probe.no_logging(): probe.fit(1, 1e-6, cbs=[warmup])
     per_image = (time.perf_counter() - warmup.start) / max(1, warmup.images)
     return max(1, round(minutes * 60 / (per_image * len(dls.train_ds))))

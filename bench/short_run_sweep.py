@@ -35,11 +35,23 @@ RUNS = {
     'v2_m2': dict(recipe='v2', n_masks=2),
     'v2_m2_tau_fast': dict(recipe='v2', n_masks=2, tau_initial=0.95, tau_end=0.99),
     'v2_m2_tau_slow': dict(recipe='v2', n_masks=2, tau_initial=0.999, tau_end=0.9999),
+    # below: one change each against v2_m2_tau_slow (the cpu preset's teacher since session 3)
+    'v2_m2_tau_const': dict(recipe='v2', n_masks=2, tau_initial=0.9999, tau_end=0.9999),
+    'v2_m2_frozen_teacher': dict(recipe='v2', n_masks=2, tau_initial=1.0, tau_end=1.0),
+    'v2_m2_dec_small': dict(recipe='v2', n_masks=2, tau_initial=0.999, tau_end=0.9999, decoder_dim=96, decoder_layers=3),
+    'v2_m2_ratio_0.65': dict(recipe='v2', n_masks=2, tau_initial=0.999, tau_end=0.9999, mask_ratio=0.65),
+    'v2_m2_crop_0.25': dict(recipe='v2', n_masks=2, tau_initial=0.999, tau_end=0.9999, crop_scale=(0.25, 1.0)),
+    'v2_m2_k6': dict(recipe='v2', n_masks=2, tau_initial=0.999, tau_end=0.9999, k=6),
+    'v2_m2_dec_tiny': dict(recipe='v2', n_masks=2, tau_initial=0.999, tau_end=0.9999, decoder_dim=64, decoder_layers=2),
+    'v2_m3_dec_small': dict(recipe='v2', n_masks=3, tau_initial=0.999, tau_end=0.9999, decoder_dim=96, decoder_layers=3),
+    # below: one change each against v2_m2_dec_small (the cpu preset since session 4)
+    'v2_m2_dec_small_ratio_0.9': dict(recipe='v2', n_masks=2, tau_initial=0.999, tau_end=0.9999, decoder_dim=96, decoder_layers=3, mask_ratio=0.9),
+    'v2_m2_dec_small_lr_1e-3': dict(recipe='v2', n_masks=2, tau_initial=0.999, tau_end=0.9999, decoder_dim=96, decoder_layers=3, max_lr=1e-3),
     'v2_m2_cls_1': dict(recipe='v2', n_masks=2, cls_weight=1.0),
     'v2_m2_bs32': dict(recipe='v2', n_masks=2, batch_size=32),
     'v2_m2_lr_3e-3': dict(recipe='v2', n_masks=2, max_lr=3e-3),
 }
-MODEL_KEYS = ('recipe', 'k', 'target_norm', 'target_layer')
+MODEL_KEYS = ('recipe', 'k', 'target_norm', 'target_layer', 'decoder_dim', 'decoder_layers')
 LEARNER_KEYS = ('mask', 'mask_ratio', 'n_masks', 'beta', 'cls_weight', 'tau_initial', 'tau_end', 'tau_increase_pct')
 
 @torch.no_grad()
@@ -59,7 +71,10 @@ def readout_knn(model, train, val, num_workers=None):
     return {k: knn_accuracy(ft[k], train[1], fv[k], val[1]) for k in ft}
 
 def run(path, name, epochs, seed=0, num_workers=None):
-    p = {**PRESETS['cpu'], 'crop_scale': (0.08, 1.0), **RUNS[name]}
+    # the base every row was measured against: the cpu preset as it was in session 1 (teacher 0.99 -> 0.999, the
+    # reference's decoder of 192 x 6); rows name what they change
+    p = {**PRESETS['cpu'], 'crop_scale': (0.08, 1.0), 'tau_initial': 0.99, 'tau_end': 0.999, 'decoder_dim': 192, 'decoder_layers': 6,
+         **RUNS[name]}
     torch.manual_seed(seed)
     dls = pretrain_dataloaders(f'{path}/train', p['image_size'], p['batch_size'], num_workers=num_workers, device='cpu',
                                crop_scale=p['crop_scale'])

@@ -61,19 +61,22 @@ def main():
     ap.add_argument('--device', default='cpu')
     ap.add_argument('--precision', default='fp32', choices=['fp32', 'bf16'])
     ap.add_argument('--steps', type=int, default=7)
-    ap.add_argument('--n-masks', type=int, nargs='+', default=None, help="v2 mask counts to profile (default: the recipe's)")
+    ap.add_argument('--n-masks', type=int, nargs='+', default=None, help="v2 mask counts to profile (default: the preset's)")
     a = ap.parse_args()
     device, pre = torch.device(a.device), PRESETS[a.preset]
     bs, size = pre['batch_size'], pre['image_size']
     autocast = torch.autocast(device.type, dtype=torch.bfloat16, enabled=a.precision == 'bf16')
     images = torch.randn(bs, 3, size, size, device=device)
-    runs = [('v1', 1)] + [('v2', m) for m in (a.n_masks or [RECIPE_DEFAULTS['v2']['n_masks']])]
+    masks = a.n_masks or [pre['v2_masks']]
+    decoder, reference_decoder = (pre['decoder_dim'], pre['decoder_layers']), (pre['hidden_dim'], 6)
+    runs = [('v1', 1, None)] + [('v2', m, decoder) for m in masks]
+    if decoder != reference_decoder: runs.append(('v2', masks[0], reference_decoder))   # what the preset's decoder saves
     print(f"preset {a.preset} ({size} px, batch {bs}), {device}, {a.precision}, {torch.get_num_threads()} threads; "
           f"median of {a.steps} steps after 2 warm-up steps\n")
     results = {}
-    for recipe, n_masks in runs:
+    for recipe, n_masks, dec in runs:
         torch.manual_seed(0)
-        model = model_from_preset(a.preset, recipe=recipe).to(device).train()
+        model = model_from_preset(a.preset, recipe=recipe, **(dict(decoder_dim=dec[0], decoder_layers=dec[1]) if dec else {})).to(device).train()
         d = RECIPE_DEFAULTS[recipe]
         opt = torch.optim.AdamW([q for q in model.parameters() if q.requires_grad], lr=1e-4)
         mask_fn = lambda n, grid, device, m=MASKS[d['mask']], r=d['mask_ratio']: m(n, grid, r, device=device)
@@ -82,7 +85,7 @@ def main():
         for i in range(a.steps + 2):
             if i == 2: timed.times = {}
             step(model, opt, loss_fn, images, mask_fn, n_masks, autocast, timed)
-        results[f"{recipe}, {n_masks} mask{'s' if n_masks > 1 else ''}"] = timed.medians()
+        results[f"{recipe}, {n_masks} mask{'s' if n_masks > 1 else ''}" + (f", decoder {dec[0]} x {dec[1]}" if dec else '')] = timed.medians()
     names = list(results)
     print("| phase | " + " | ".join(f"{n}: ms | %" for n in names) + " |")
     print("|---|" + "---|---|" * len(names))

@@ -41,9 +41,14 @@ def main():
     p.add_argument('path', help="labeled folder with train/<class>/ and val/<class>/")
     p.add_argument('--budgets', type=float, nargs='+', default=[5, 10, 20, 30])
     p.add_argument('--preset', default='cpu')
-    p.add_argument('--recipe', default='v1', choices=['v1', 'v2'])
-    p.add_argument('--n-masks', type=int, help="masked copies per image (default: the recipe's)")
+    p.add_argument('--recipe', default='v2', choices=['v1', 'v2'])
+    p.add_argument('--n-masks', type=int, help="masked copies per image (default: as the train command, v1 1, v2 the preset's)")
     p.add_argument('--cls-weight', type=float, help="weight of the CLS loss (default: the recipe's)")
+    p.add_argument('--mask-ratio', type=float, help="share of patches masked (default: the recipe's)")
+    p.add_argument('--decoder-dim', type=int, help="v2 decoder channels (default: the preset's)")
+    p.add_argument('--decoder-layers', type=int, help="v2 decoder blocks (default: the preset's)")
+    p.add_argument('--crop-scale', type=float, nargs=2, default=(0.08, 1.0), help="random resized crop's range of image area")
+    p.add_argument('--max-lr', type=float, help="peak learning rate (default: the preset's)")
     p.add_argument('--tau', type=float, nargs=2, help="teacher EMA decay at the start and the end (default: the preset's)")
     p.add_argument('--epochs', type=int, help="length of the one-cycle schedule, so that it anneals within the last budget "
                                               "(default: planned from a 30 s measurement, plus a spare epoch)")
@@ -68,15 +73,19 @@ def main():
     floor_random = evaluate(model_from_preset(a.preset))
     print(f"floors: raw pixels {floor_pixels:.3f}, random-init ViT {floor_random:.3f}", flush=True)
 
-    dls = pretrain_dataloaders(f'{a.path}/train', size, preset['batch_size'], num_workers=a.num_workers, device='cpu')
+    dls = pretrain_dataloaders(f'{a.path}/train', size, preset['batch_size'], num_workers=a.num_workers, device='cpu',
+                               crop_scale=tuple(a.crop_scale))
     tau = dict(tau_initial=a.tau[0] if a.tau else preset['tau_initial'], tau_end=a.tau[1] if a.tau else preset['tau_end'],
                tau_increase_pct=preset['tau_increase_pct'])
-    epochs = a.epochs or plan_epochs(dls, a.preset, max(a.budgets), tau, a.recipe) + 1   # a spare epoch: the budgets end it
+    decoder = {k: v for k, v in dict(decoder_dim=a.decoder_dim, decoder_layers=a.decoder_layers).items() if v is not None}
+    n_masks = a.n_masks or (preset['v2_masks'] if a.recipe == 'v2' else 1)
+    epochs = a.epochs or plan_epochs(dls, a.preset, max(a.budgets), tau, a.recipe, n_masks, **decoder) + 1   # a spare epoch: the budgets end it
     torch.manual_seed(0)
-    model = model_from_preset(a.preset, recipe=a.recipe)
+    model = model_from_preset(a.preset, recipe=a.recipe, **decoder)
     at_budgets = EvaluateAtBudgets(a.budgets, evaluate)
-    learn = data2vec_learner(dls, model, n_masks=a.n_masks, cls_weight=a.cls_weight, **tau, cbs=[at_budgets])
-    with learn.no_bar(): learn.fit_one_cycle(epochs, preset['max_lr'])
+    learn = data2vec_learner(dls, model, n_masks=n_masks, mask_ratio=a.mask_ratio, cls_weight=a.cls_weight, **tau, cbs=[at_budgets])
+    max_lr = a.max_lr or preset['max_lr']
+    with learn.no_bar(): learn.fit_one_cycle(epochs, max_lr)
     if at_budgets.budgets:   # the schedule ended before the last budget: evaluate where it ended
         at_budgets.rows.append((at_budgets.trained / 60, at_budgets.images, evaluate(model), learn.data2vec.hist['target_spread'][-1]))
 
@@ -85,7 +94,9 @@ def main():
     probe_top1 = linear_probe(feats[0], train_y, feats[1], val_y)
     px_probe = linear_probe(px_train - mean, train_y, px_val - mean, val_y)
     print(f"\nrecipe {a.recipe}, preset {a.preset}, {size} px, {len(dls.train_ds)} train images, one-cycle of {epochs} epochs; "
-          f"{learn.data2vec.n_masks} masks per image, CLS loss weight {learn.loss_func.cls_weight}, tau {tau['tau_initial']} -> {tau['tau_end']}\n")
+          f"{learn.data2vec.n_masks} masks per image, CLS loss weight {learn.loss_func.cls_weight}, tau {tau['tau_initial']} -> {tau['tau_end']}, "
+          f"mask ratio {learn.data2vec.mask_fn.keywords['mask_ratio']}, decoder {model.config.get('decoder_dim', '-')} x {model.config.get('decoder_layers', '-')}, "
+          f"crop scale {tuple(a.crop_scale)}, max lr {max_lr}\n")
     print("| minutes | images seen | kNN top-1 | target spread |\n|---|---|---|---|")
     print(f"| floor: raw centred pixels | - | {floor_pixels:.3f} | - |")
     print(f"| floor: random-init ViT | - | {floor_random:.3f} | - |")
