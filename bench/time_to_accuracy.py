@@ -13,7 +13,7 @@ from fastai.callback.core import Callback, CancelFitException
 from pretrain import plan_epochs
 from data2vec_vision.data import ImageFolder, eval_transforms, pretrain_dataloaders
 from data2vec_vision.evaluation import extract_features, knn_accuracy, labeled_images, linear_probe
-from data2vec_vision.learner import PRESETS, data2vec_learner, model_from_preset
+from data2vec_vision.learner import PRESETS, data2vec_learner, model_from_preset, preset_n_masks
 
 
 class EvaluateAtBudgets(Callback):
@@ -78,7 +78,7 @@ def main():
     tau = dict(tau_initial=a.tau[0] if a.tau else preset['tau_initial'], tau_end=a.tau[1] if a.tau else preset['tau_end'],
                tau_increase_pct=preset['tau_increase_pct'])
     decoder = {k: v for k, v in dict(decoder_dim=a.decoder_dim, decoder_layers=a.decoder_layers).items() if v is not None}
-    n_masks = a.n_masks or (preset['v2_masks'] if a.recipe == 'v2' else 1)
+    n_masks = a.n_masks or preset_n_masks(a.preset, a.recipe)
     epochs = a.epochs or plan_epochs(dls, a.preset, max(a.budgets), tau, a.recipe, n_masks, **decoder) + 1   # a spare epoch: the budgets end it
     torch.manual_seed(0)
     model = model_from_preset(a.preset, recipe=a.recipe, **decoder)
