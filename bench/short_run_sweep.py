@@ -8,11 +8,13 @@ the machine is.
 Each run is a name from RUNS (overrides of the preset); results are appended to --out as a markdown table row.
 """
 import argparse, time
+from functools import partial
 import torch
 from data2vec_vision.data import ImageFolder, default_workers, eval_transforms, pretrain_dataloaders
 from data2vec_vision.model import make_targets
 from data2vec_vision.evaluation import knn_accuracy, labeled_images
 from data2vec_vision.learner import PRESETS, data2vec_learner, model_from_preset
+from data2vec_vision.masking import inverse_block_mask
 
 RUNS = {
     'random_init': dict(epochs=0),
@@ -47,12 +49,15 @@ RUNS = {
     # below: one change each against v2_m2_dec_small (the cpu preset since session 4)
     'v2_m2_dec_small_ratio_0.9': dict(recipe='v2', n_masks=2, tau_initial=0.999, tau_end=0.9999, decoder_dim=96, decoder_layers=3, mask_ratio=0.9),
     'v2_m2_dec_small_lr_1e-3': dict(recipe='v2', n_masks=2, tau_initial=0.999, tau_end=0.9999, decoder_dim=96, decoder_layers=3, max_lr=1e-3),
+    'v2_m2_dec_small_lr_2e-3': dict(recipe='v2', n_masks=2, tau_initial=0.999, tau_end=0.9999, decoder_dim=96, decoder_layers=3, max_lr=2e-3),
+    'v2_m2_dec_small_block2': dict(recipe='v2', n_masks=2, tau_initial=0.999, tau_end=0.9999, decoder_dim=96, decoder_layers=3, mask_block=2),
+    'v2_m2_dec_small_random': dict(recipe='v2', n_masks=2, tau_initial=0.999, tau_end=0.9999, decoder_dim=96, decoder_layers=3, mask='random', mask_ratio=0.8),
     'v2_m2_cls_1': dict(recipe='v2', n_masks=2, cls_weight=1.0),
     'v2_m2_bs32': dict(recipe='v2', n_masks=2, batch_size=32),
     'v2_m2_lr_3e-3': dict(recipe='v2', n_masks=2, max_lr=3e-3),
 }
 MODEL_KEYS = ('recipe', 'k', 'target_norm', 'target_layer', 'decoder_dim', 'decoder_layers')
-LEARNER_KEYS = ('mask', 'mask_ratio', 'n_masks', 'beta', 'cls_weight', 'tau_initial', 'tau_end', 'tau_increase_pct')
+LEARNER_KEYS = ('mask', 'mask_ratio', 'n_masks', 'beta', 'cls_weight', 'tau_initial', 'tau_end', 'tau_increase_pct', 'teacher_precision')
 
 @torch.no_grad()
 def readout_knn(model, train, val, num_workers=None):
@@ -72,13 +77,14 @@ def readout_knn(model, train, val, num_workers=None):
 
 def run(path, name, epochs, seed=0, num_workers=None):
     # the base every row was measured against: the cpu preset as it was in session 1 (teacher 0.99 -> 0.999, the
-    # reference's decoder of 192 x 6); rows name what they change
+    # reference's decoder of 192 x 6, the teacher in float32); rows name what they change
     p = {**PRESETS['cpu'], 'crop_scale': (0.08, 1.0), 'tau_initial': 0.99, 'tau_end': 0.999, 'decoder_dim': 192, 'decoder_layers': 6,
-         **RUNS[name]}
+         'teacher_precision': 'fp32', **RUNS[name]}
     torch.manual_seed(seed)
     dls = pretrain_dataloaders(f'{path}/train', p['image_size'], p['batch_size'], num_workers=num_workers, device='cpu',
                                crop_scale=p['crop_scale'])
     model = model_from_preset('cpu', **{k: p[k] for k in MODEL_KEYS if k in p})
+    if 'mask_block' in p: p['mask'] = partial(inverse_block_mask, block_size=p['mask_block'])   # kept blocks of another side
     learn = data2vec_learner(dls, model, **{k: p[k] for k in LEARNER_KEYS if k in p})
     start, epochs = time.perf_counter(), p.get('epochs', epochs)
     if epochs:

@@ -50,6 +50,7 @@ def main():
     p.add_argument('--crop-scale', type=float, nargs=2, default=(0.08, 1.0), help="random resized crop's range of image area")
     p.add_argument('--max-lr', type=float, help="peak learning rate (default: the preset's)")
     p.add_argument('--tau', type=float, nargs=2, help="teacher EMA decay at the start and the end (default: the preset's)")
+    p.add_argument('--teacher-precision', default='auto', choices=['auto', 'fp32', 'bf16'], help="the teacher's pass (default: as the train command)")
     p.add_argument('--epochs', type=int, help="length of the one-cycle schedule, so that it anneals within the last budget "
                                               "(default: planned from a 30 s measurement, plus a spare epoch)")
     p.add_argument('--num-workers', type=int, default=None)
@@ -83,7 +84,8 @@ def main():
     torch.manual_seed(0)
     model = model_from_preset(a.preset, recipe=a.recipe, **decoder)
     at_budgets = EvaluateAtBudgets(a.budgets, evaluate)
-    learn = data2vec_learner(dls, model, n_masks=n_masks, mask_ratio=a.mask_ratio, cls_weight=a.cls_weight, **tau, cbs=[at_budgets])
+    learn = data2vec_learner(dls, model, n_masks=n_masks, mask_ratio=a.mask_ratio, cls_weight=a.cls_weight, **tau,
+                             teacher_precision=a.teacher_precision, cbs=[at_budgets])
     max_lr = a.max_lr or preset['max_lr']
     with learn.no_bar(): learn.fit_one_cycle(epochs, max_lr)
     if at_budgets.budgets:   # the schedule ended before the last budget: evaluate where it ended
@@ -96,7 +98,7 @@ def main():
     print(f"\nrecipe {a.recipe}, preset {a.preset}, {size} px, {len(dls.train_ds)} train images, one-cycle of {epochs} epochs; "
           f"{learn.data2vec.n_masks} masks per image, CLS loss weight {learn.loss_func.cls_weight}, tau {tau['tau_initial']} -> {tau['tau_end']}, "
           f"mask ratio {learn.data2vec.mask_fn.keywords['mask_ratio']}, decoder {model.config.get('decoder_dim', '-')} x {model.config.get('decoder_layers', '-')}, "
-          f"crop scale {tuple(a.crop_scale)}, max lr {max_lr}\n")
+          f"crop scale {tuple(a.crop_scale)}, max lr {max_lr}, teacher in {'bf16' if learn.data2vec.teacher_bf16 else 'fp32'}\n")
     print("| minutes | images seen | kNN top-1 | target spread |\n|---|---|---|---|")
     print(f"| floor: raw centred pixels | - | {floor_pixels:.3f} | - |")
     print(f"| floor: random-init ViT | - | {floor_random:.3f} | - |")
