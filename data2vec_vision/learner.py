@@ -32,7 +32,7 @@ __all__ = ['PRESETS', 'NO_DECAY_NAMES', 'RECIPE_DEFAULTS', 'MASKS', 'model_from_
 # %% ../nbs/05_learner.ipynb #2d4b486b
 PRESETS = {
     'cpu': dict(image_size=64, patch_size=8, hidden_dim=192, n_encoders=6, num_heads=3, k=3, batch_size=64,
-                max_lr=1.5e-3, tau_initial=0.999, tau_end=0.9999, tau_increase_pct=0.3, v2_masks=2, decoder_dim=96, decoder_layers=3),
+                max_lr=1.5e-3, tau_initial=0.999, tau_end=0.9995, tau_increase_pct=0.3, v2_masks=2, decoder_dim=96, decoder_layers=3),
     'vit_small': dict(image_size=224, patch_size=16, hidden_dim=384, n_encoders=12, num_heads=6, k=6, batch_size=256,
                       max_lr=1.5e-3, tau_initial=0.998, tau_end=0.9999, tau_increase_pct=0.3, v2_masks=8, decoder_dim=384, decoder_layers=6),
     'vit_base': dict(image_size=224, patch_size=16, hidden_dim=768, n_encoders=12, num_heads=12, k=6, batch_size=256,
