@@ -10,8 +10,9 @@ import argparse, resource, time
 import torch
 from fastai.callback.core import Callback, CancelFitException
 from data2vec_vision.data import pretrain_dataloaders
-from data2vec_vision.learner import PRESETS, data2vec_learner, model_from_preset
-from data2vec_vision.model import to_timm
+from data2vec_vision.learner import data2vec_learner
+from data2vec_vision.model import Data2Vec, to_timm
+from data2vec_vision.settings import resolve_settings
 
 
 class TimeBudget(Callback):
@@ -26,9 +27,9 @@ class TimeBudget(Callback):
 
 def baseline_images_per_s(preset, batch_size, steps=10):
     "Images/s of a plain timm ViT of the preset's size: forward, backward, AdamW step"
-    vit = to_timm(model_from_preset(preset), num_classes=10).train()
+    vit = to_timm(Data2Vec(preset=preset), num_classes=10).train()
     opt = torch.optim.AdamW(vit.parameters(), lr=1e-4)
-    size = PRESETS[preset]['image_size']
+    size = resolve_settings(dict(preset=preset))['image_size']
     x, y = torch.randn(batch_size, 3, size, size), torch.randint(0, 10, (batch_size,))
     for i in range(steps + 2):
         if i == 2: start = time.perf_counter()
@@ -37,10 +38,10 @@ def baseline_images_per_s(preset, batch_size, steps=10):
     return steps * batch_size / (time.perf_counter() - start)
 
 
-def plan_epochs(dls, preset: str, minutes: float, tau: dict, recipe: str = 'v1', n_masks: int | None = None, **model_overrides) -> int:
+def plan_epochs(dls, preset: str, minutes: float, tau: dict, recipe: str = 'v2', n_masks: int | None = None, **model_overrides) -> int:
     "Epochs that fill `minutes`, from 30 s of training a throw-away model of the preset"
     warmup = TimeBudget(30)
-    probe = data2vec_learner(dls, model_from_preset(preset, recipe=recipe, **model_overrides), n_masks=n_masks, **tau)
+    probe = data2vec_learner(dls, Data2Vec(preset=preset, recipe=recipe, **model_overrides), n_masks=n_masks, **tau)
     with probe.no_bar(), probe.no_logging(): probe.fit(1, 1e-6, cbs=[warmup])
     per_image = (time.perf_counter() - warmup.start) / max(1, warmup.images)
     return max(1, round(minutes * 60 / (per_image * len(dls.train_ds))))
@@ -53,14 +54,14 @@ def main():
     p.add_argument('--preset', default='cpu')
     p.add_argument('--num-workers', type=int, default=None)
     a = p.parse_args()
-    preset = PRESETS[a.preset]
+    preset = resolve_settings(dict(preset=a.preset))
     torch.manual_seed(0)
     dls = pretrain_dataloaders(a.path, preset['image_size'], preset['batch_size'], num_workers=a.num_workers, device='cpu')
     base = baseline_images_per_s(a.preset, preset['batch_size'])
     tau = dict(tau_initial=preset['tau_initial'], tau_end=preset['tau_end'], tau_increase_pct=preset['tau_increase_pct'])
     epochs = plan_epochs(dls, a.preset, a.minutes, tau)
     budget = TimeBudget(a.minutes * 60)
-    learn = data2vec_learner(dls, model_from_preset(a.preset), **tau, cbs=[budget])
+    learn = data2vec_learner(dls, Data2Vec(preset=a.preset), **tau, cbs=[budget])
     start = time.perf_counter()
     with learn.no_bar(): learn.fit_one_cycle(epochs, preset['max_lr'])
     seconds = time.perf_counter() - start

@@ -13,7 +13,9 @@ import torch
 from data2vec_vision.data import ImageFolder, default_workers, eval_transforms, pretrain_dataloaders
 from data2vec_vision.model import make_targets
 from data2vec_vision.evaluation import knn_accuracy, labeled_images
-from data2vec_vision.learner import PRESETS, data2vec_learner, model_from_preset
+from data2vec_vision.learner import data2vec_learner
+from data2vec_vision.model import Data2Vec
+from data2vec_vision.settings import RECIPES, resolve_settings
 from data2vec_vision.masking import inverse_block_mask
 
 RUNS = {
@@ -78,12 +80,13 @@ def readout_knn(model, train, val, num_workers=None):
 def run(path, name, epochs, seed=0, num_workers=None):
     # the base every row was measured against: the cpu preset as it was in session 1 (teacher 0.99 -> 0.999, the
     # reference's decoder of 192 x 6, the teacher in float32); rows name what they change
-    p = {**PRESETS['cpu'], 'crop_scale': (0.08, 1.0), 'tau_initial': 0.99, 'tau_end': 0.999, 'decoder_dim': 192, 'decoder_layers': 6,
+    recipe = RUNS[name].get('recipe', 'v1')
+    p = {**resolve_settings(dict(recipe=recipe)), 'n_masks': RECIPES[recipe]['n_masks'], 'crop_scale': (0.08, 1.0), 'tau_initial': 0.99, 'tau_end': 0.999, 'decoder_dim': 192, 'decoder_layers': 6,
          'teacher_precision': 'fp32', **RUNS[name]}
     torch.manual_seed(seed)
     dls = pretrain_dataloaders(f'{path}/train', p['image_size'], p['batch_size'], num_workers=num_workers, device='cpu',
                                crop_scale=p['crop_scale'])
-    model = model_from_preset('cpu', **{k: p[k] for k in MODEL_KEYS if k in p})
+    model = Data2Vec(preset='cpu', **{k: p[k] for k in MODEL_KEYS if k in p})
     if 'mask_block' in p: p['mask'] = partial(inverse_block_mask, block_size=p['mask_block'])   # kept blocks of another side
     learn = data2vec_learner(dls, model, **{k: p[k] for k in LEARNER_KEYS if k in p})
     start, epochs = time.perf_counter(), p.get('epochs', epochs)

@@ -12,7 +12,9 @@ import argparse, time
 import torch
 from data2vec_vision.callback import Data2VecLoss
 from data2vec_vision.data import pretrain_dataloaders
-from data2vec_vision.learner import MASKS, PRESETS, RECIPE_DEFAULTS, model_from_preset
+from data2vec_vision.learner import MASKS
+from data2vec_vision.model import Data2Vec
+from data2vec_vision.settings import resolve_settings
 from data2vec_vision.model import place_visible
 
 def sync(device):
@@ -63,11 +65,11 @@ def main():
     ap.add_argument('--steps', type=int, default=7)
     ap.add_argument('--n-masks', type=int, nargs='+', default=None, help="v2 mask counts to profile (default: the preset's)")
     a = ap.parse_args()
-    device, pre = torch.device(a.device), PRESETS[a.preset]
+    device, pre = torch.device(a.device), resolve_settings(dict(preset=a.preset, recipe='v2'))
     bs, size = pre['batch_size'], pre['image_size']
     autocast = torch.autocast(device.type, dtype=torch.bfloat16, enabled=a.precision == 'bf16')
     images = torch.randn(bs, 3, size, size, device=device)
-    masks = a.n_masks or [pre['v2_masks']]
+    masks = a.n_masks or [pre['n_masks']]
     decoder, reference_decoder = (pre['decoder_dim'], pre['decoder_layers']), (pre['hidden_dim'], 6)
     runs = [('v1', 1, None)] + [('v2', m, decoder) for m in masks]
     if decoder != reference_decoder: runs.append(('v2', masks[0], reference_decoder))   # what the preset's decoder saves
@@ -76,8 +78,8 @@ def main():
     results = {}
     for recipe, n_masks, dec in runs:
         torch.manual_seed(0)
-        model = model_from_preset(a.preset, recipe=recipe, **(dict(decoder_dim=dec[0], decoder_layers=dec[1]) if dec else {})).to(device).train()
-        d = RECIPE_DEFAULTS[recipe]
+        model = Data2Vec(preset=a.preset, recipe=recipe, **(dict(decoder_dim=dec[0], decoder_layers=dec[1]) if dec else {})).to(device).train()
+        d = resolve_settings(dict(preset=a.preset, recipe=recipe))
         opt = torch.optim.AdamW([q for q in model.parameters() if q.requires_grad], lr=1e-4)
         mask_fn = lambda n, grid, device, m=MASKS[d['mask']], r=d['mask_ratio']: m(n, grid, r, device=device)
         loss_fn = Data2VecLoss(d['beta'], d['cls_weight'])

@@ -13,7 +13,8 @@ import torch
 from torch.utils.flop_counter import FlopCounterMode
 from timm.models.vision_transformer import VisionTransformer
 from data2vec_vision.callback import Data2VecLoss
-from data2vec_vision.learner import MASKS, RECIPE_DEFAULTS
+from data2vec_vision.learner import MASKS
+from data2vec_vision.settings import resolve_settings
 from data2vec_vision.model import Data2Vec, timm_kwargs
 
 SIZES = {   # name: (model arguments, batch size on CPU, batch size on GPU)
@@ -87,7 +88,7 @@ def main():
         for recipe in ('v1', 'v2'):
             torch.manual_seed(0)
             model = Data2Vec(**args, recipe=recipe).to(device).train()
-            d = RECIPE_DEFAULTS[recipe]
+            d = resolve_settings(dict(recipe=recipe))
             opt = torch.optim.AdamW([q for q in model.parameters() if q.requires_grad], lr=1e-4)
             mask_fn = lambda n, grid, device, m=MASKS[d['mask']], r=d['mask_ratio']: m(n, grid, r, device=device)
             loss_fn = Data2VecLoss(d['beta'], d['cls_weight'])

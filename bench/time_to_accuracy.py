@@ -13,7 +13,9 @@ from fastai.callback.core import Callback, CancelFitException
 from pretrain import plan_epochs
 from data2vec_vision.data import ImageFolder, eval_transforms, pretrain_dataloaders
 from data2vec_vision.evaluation import extract_features, knn_accuracy, labeled_images, linear_probe
-from data2vec_vision.learner import PRESETS, data2vec_learner, model_from_preset, preset_n_masks
+from data2vec_vision.learner import data2vec_learner
+from data2vec_vision.model import Data2Vec
+from data2vec_vision.settings import resolve_settings
 
 
 class EvaluateAtBudgets(Callback):
@@ -56,7 +58,8 @@ def main():
     p.add_argument('--num-workers', type=int, default=None)
     p.add_argument('--save', help="write the pretrained model here at the end (for bench/finetune.py)")
     a = p.parse_args()
-    preset, size = PRESETS[a.preset], PRESETS[a.preset]['image_size']
+    preset = resolve_settings(dict(preset=a.preset, recipe=a.recipe))
+    size = preset['image_size']
     train_files, train_y, _ = labeled_images(f'{a.path}/train')
     val_files, val_y, _ = labeled_images(f'{a.path}/val')
 
@@ -71,7 +74,7 @@ def main():
     mean = px_train.mean(0)
     floor_pixels = knn_accuracy(px_train - mean, train_y, px_val - mean, val_y)
     torch.manual_seed(0)
-    floor_random = evaluate(model_from_preset(a.preset))
+    floor_random = evaluate(Data2Vec(preset=a.preset, recipe=a.recipe))
     print(f"floors: raw pixels {floor_pixels:.3f}, random-init ViT {floor_random:.3f}", flush=True)
 
     dls = pretrain_dataloaders(f'{a.path}/train', size, preset['batch_size'], num_workers=a.num_workers, device='cpu',
@@ -79,10 +82,10 @@ def main():
     tau = dict(tau_initial=a.tau[0] if a.tau else preset['tau_initial'], tau_end=a.tau[1] if a.tau else preset['tau_end'],
                tau_increase_pct=preset['tau_increase_pct'])
     decoder = {k: v for k, v in dict(decoder_dim=a.decoder_dim, decoder_layers=a.decoder_layers).items() if v is not None}
-    n_masks = a.n_masks or preset_n_masks(a.preset, a.recipe)
+    n_masks = a.n_masks or preset['n_masks']
     epochs = a.epochs or plan_epochs(dls, a.preset, max(a.budgets), tau, a.recipe, n_masks, **decoder) + 1   # a spare epoch: the budgets end it
     torch.manual_seed(0)
-    model = model_from_preset(a.preset, recipe=a.recipe, **decoder)
+    model = Data2Vec(preset=a.preset, recipe=a.recipe, **decoder)
     at_budgets = EvaluateAtBudgets(a.budgets, evaluate)
     learn = data2vec_learner(dls, model, n_masks=n_masks, mask_ratio=a.mask_ratio, cls_weight=a.cls_weight, **tau,
                              teacher_precision=a.teacher_precision, cbs=[at_budgets])

@@ -7,32 +7,20 @@ Docs: https://data2vec-vision.github.io/data2vec_vision/callback.html.md"""
 # %% ../nbs/03_callback.ipynb #94453449
 from __future__ import annotations
 import warnings
-from functools import partial
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 from fastai.callback.core import Callback
 from fastcore.basics import store_attr
-from .masking import block_mask
 
 # %% auto #0
-__all__ = ['check_tau', 'tau_at', 'Data2VecLoss', 'unwrap', 'spread', 'Data2VecCallback', 'CollapseWarning', 'plot_data2vec']
+__all__ = ['tau_at', 'Data2VecLoss', 'unwrap', 'spread', 'Data2VecCallback', 'CollapseWarning', 'plot_data2vec']
 
 # %% ../nbs/03_callback.ipynb #51d60495
-def check_tau(tau_initial: float, tau_end: float, tau_increase_pct: float):
-    "Refuse a tau schedule that is not 0 <= tau_initial <= tau_end <= 1 with tau_increase_pct in [0, 1]"
-    if not 0 <= tau_initial <= 1 or not 0 <= tau_end <= 1:
-        raise ValueError(f"tau_initial ({tau_initial}) and tau_end ({tau_end}) must be in [0, 1]: they are EMA decays, "
-                         f"typically 0.99 to 0.9999")
-    if tau_end < tau_initial:
-        raise ValueError(f"tau_end ({tau_end}) is below tau_initial ({tau_initial}): the teacher's decay must not decrease")
-    if not 0 <= tau_increase_pct <= 1:
-        raise ValueError(f"tau_increase_pct ({tau_increase_pct}) must be in [0, 1]: it is the fraction of training over which tau rises")
-
 def tau_at(pct: float,                 # fraction of training done, in [0, 1]
-           tau_initial: float = 0.999, # decay at the start
-           tau_end: float = 0.9999,    # decay at the end of the ramp, and after it
-           tau_increase_pct: float = 0.3) -> float:  # fraction of training over which tau rises
+           tau_initial: float,         # decay at the start
+           tau_end: float,             # decay at the end of the ramp, and after it
+           tau_increase_pct: float) -> float:  # fraction of training over which tau rises
     "The teacher's EMA decay after `pct` of training: linear from `tau_initial` to `tau_end`, then constant"
     if pct >= tau_increase_pct: return tau_end
     return tau_initial + (tau_end - tau_initial) * pct / tau_increase_pct
@@ -41,9 +29,8 @@ def tau_at(pct: float,                 # fraction of training done, in [0, 1]
 class Data2VecLoss:
     "Smooth L1 (`beta > 0`) or L2 (`beta == 0`) between predictions and the targets at the masked positions, plus the CLS loss"
     def __init__(self,
-                 beta: float = 2.0,         # smooth L1 threshold; 0 for L2
+                 beta: float,               # smooth L1 threshold; 0 for L2
                  cls_weight: float = 0.):   # weight of the CLS token's loss against the image's mean target
-        if beta < 0: raise ValueError(f"beta must be >= 0 (0 for an L2 loss), got {beta}")
         self.beta, self.cls_weight = beta, cls_weight
 
     def __call__(self, pred: tuple,          # the model's `(predictions [N_masked, D], cls [B, D])`
@@ -70,14 +57,12 @@ class Data2VecCallback(Callback):
     @property
     def name(self): return 'data2vec'   # reached as `learn.data2vec`
     def __init__(self,
-                 mask_fn=partial(block_mask, mask_ratio=0.6),  # draws masks: `mask_fn(batch_size, grid, device=...)`
-                 tau_initial: float = 0.999,   # teacher EMA decay at the start
-                 tau_end: float = 0.9999,      # teacher EMA decay at the end of the ramp and after
-                 tau_increase_pct: float = 0.3,  # fraction of training over which tau rises
-                 n_masks: int = 1,             # masked copies of each image for the student (data2vec 2.0's multi-mask)
+                 mask_fn,                      # draws masks: `mask_fn(batch_size, grid, device=...)`
+                 tau_initial: float,           # teacher EMA decay at the start
+                 tau_end: float,               # teacher EMA decay at the end of the ramp and after
+                 tau_increase_pct: float,      # fraction of training over which tau rises
+                 n_masks: int,                 # masked copies of each image for the student (data2vec 2.0's multi-mask)
                  teacher_bf16: bool = False):  # compute the targets under bf16 autocast (handed over in float32)
-        check_tau(tau_initial, tau_end, tau_increase_pct)
-        if n_masks < 1: raise ValueError(f"n_masks must be at least 1, got {n_masks}")
         store_attr('mask_fn,tau_initial,tau_end,tau_increase_pct,n_masks,teacher_bf16')
 
     def before_fit(self): self.hist = dict(tau=[], target_spread=[], pred_spread=[])

@@ -24,6 +24,7 @@ import fastai.callback.schedule   # Learner.fit_one_cycle
 from .data import ImageFolder, eval_transforms, find_images, load_rgb, readable_images, default_workers
 from .callback import unwrap
 from .model import Data2Vec
+from .settings import FEATURE_SETTINGS
 from .transforms import UnNormalize
 
 # %% auto #0
@@ -36,7 +37,7 @@ __all__ = ['extract_features', 'labeled_images', 'labeled_split', 'save_features
 @torch.no_grad()
 def embed(self: Data2Vec,
           x: Tensor,              # images `[B, C, H, W]` or patch sequences `[B, L, C*P*P]`
-          pool: str = 'mean',     # 'mean' of the patch tokens, or the 'cls' token
+          pool: str = FEATURE_SETTINGS['pool'].default,  # 'mean' of the patch tokens, or the 'cls' token
           teacher: bool = False) -> Tensor:  # use the EMA teacher instead of the student
     "One feature vector per image `[B, D]`"
     if pool not in ('mean', 'cls'): raise ValueError(f"pool must be 'mean' or 'cls', got {pool!r}")
@@ -46,8 +47,8 @@ def embed(self: Data2Vec,
 # %% ../nbs/06_evaluation.ipynb #10abde0c
 def extract_features(model: Data2Vec,        # a pretrained model
                      files: list,            # image files
-                     batch_size: int = 64,   # images per batch
-                     pool: str = 'mean',     # 'mean' of patch tokens or 'cls'
+                     batch_size: int = FEATURE_SETTINGS['batch_size'].default,  # images per batch
+                     pool: str = FEATURE_SETTINGS['pool'].default,  # 'mean' of patch tokens or 'cls'
                      num_workers: int | None = None,  # data loading processes; `default_workers()` when None
                      device=None,            # where to run; the model's device when None
                      show_progress: bool = True,  # show a progress bar
@@ -96,8 +97,8 @@ def knn_accuracy(train_x: Tensor,   # training features `[N, D]`
                  train_y: Tensor,   # training labels `[N]`
                  test_x: Tensor,    # features to classify `[M, D]`
                  test_y: Tensor,    # their labels `[M]`
-                 k: int = 20,       # neighbours that vote
-                 T: float = 0.07,   # temperature of the vote weights `exp(cos / T)`
+                 k: int = FEATURE_SETTINGS['knn_k'].default,  # neighbours that vote
+                 T: float = FEATURE_SETTINGS['temperature'].default,  # temperature of the vote weights `exp(cos / T)`
                  chunk: int = 1024) -> float:  # validation images per similarity block
     "Top-1 accuracy of the weighted cosine k-nearest-neighbour classifier (DINO's protocol)"
     train_x, test_x = F.normalize(train_x.float(), dim=1), F.normalize(test_x.float(), dim=1)
@@ -112,7 +113,7 @@ def knn_accuracy(train_x: Tensor,   # training features `[N, D]`
 # %% ../nbs/06_evaluation.ipynb #27f29722
 def linear_probe(train_x: Tensor, train_y: Tensor,   # training features `[N, D]` and labels `[N]`
                  valid_x: Tensor, valid_y: Tensor,   # validation features and labels
-                 epochs: int = 30,                   # training epochs
+                 epochs: int = FEATURE_SETTINGS['probe_epochs'].default,  # training epochs
                  lr: float = 1e-2,                   # peak learning rate
                  batch_size: int = 256,              # features per batch
                  wd: float = 0.) -> float:           # weight decay
@@ -149,8 +150,8 @@ class KNNMonitor(Callback):
     def __init__(self,
                  path,                    # labeled folder with `train/<class>/` and `val/<class>/`
                  every: int = 1,          # epochs between checks (the last epoch is always checked)
-                 k: int = 20,             # neighbours that vote
-                 T: float = 0.07,         # vote temperature
+                 k: int = FEATURE_SETTINGS['knn_k'].default,  # neighbours that vote
+                 T: float = FEATURE_SETTINGS['temperature'].default,  # vote temperature
                  teacher: bool = False,   # use the EMA teacher's features instead of the student's
                  drop: float = 0.05,      # warn when top-1 falls this far below its best
                  batch_size: int = 256,   # images per batch when extracting features

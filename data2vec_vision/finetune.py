@@ -6,6 +6,8 @@ Docs: https://data2vec-vision.github.io/data2vec_vision/finetune.html.md"""
 
 # %% ../nbs/10_finetune.ipynb #cff29fe7
 from __future__ import annotations
+import json
+from pathlib import Path
 from functools import partial
 import torch
 from fastai.callback.core import Callback
@@ -21,10 +23,11 @@ from timm.models.vision_transformer import VisionTransformer
 from .data import ImageFolder, default_workers, eval_transforms, pretrain_transforms
 from .evaluation import labeled_split
 from .learner import BF16Autocast, NoWeightDecay, resolve_precision
-from .model import Data2Vec, to_timm
+from .model import Data2Vec, atomic_save, timm_kwargs, to_timm
+from .settings import FINETUNE_SETTINGS
 
 # %% auto #0
-__all__ = ['classification_dataloaders', 'vit_param_groups', 'classifier_learner', 'fine_tune_vit']
+__all__ = ['classification_dataloaders', 'vit_param_groups', 'classifier_learner', 'fine_tune_vit', 'save_classifier']
 
 # %% ../nbs/10_finetune.ipynb #a912870c
 def classification_dataloaders(path,                      # labeled folder with `train/<class>/` and `val/<class>/`
@@ -54,11 +57,11 @@ def classifier_learner(dls,                       # `DataLoaders` of `(image, la
                        model: Data2Vec,           # a pretrained (or, for a baseline, freshly made) model
                        n_classes: int | None = None,  # number of classes; `len(dls.vocab)` when None
                        teacher: bool = False,     # start from the EMA teacher instead of the student
-                       drop_path: float = 0.1,    # stochastic depth of the classifier's blocks
-                       label_smoothing: float = 0.1,  # cross-entropy label smoothing
-                       wd: float = 0.05,          # AdamW weight decay (not on norms, biases and tokens)
+                       drop_path: float = FINETUNE_SETTINGS['drop_path'].default,  # stochastic depth of the classifier's blocks
+                       label_smoothing: float = FINETUNE_SETTINGS['label_smoothing'].default,  # cross-entropy label smoothing
+                       weight_decay: float = FINETUNE_SETTINGS['weight_decay'].default,  # AdamW weight decay (not on norms, biases and tokens)
                        clip: float | None = None, # gradient norm clipping; None for none
-                       precision: str = 'auto',   # 'auto', 'fp32' or 'bf16'
+                       precision: str = FINETUNE_SETTINGS['precision'].default,  # 'auto', 'fp32' or 'bf16'
                        cbs=None,                  # more callbacks
                        **kwargs) -> Learner:      # passed to `Learner`
     "A fastai `Learner` fine-tuning `model`'s encoder as a timm ViT classifier (mean pooling, LayerNorm, Linear)"
@@ -67,14 +70,27 @@ def classifier_learner(dls,                       # `DataLoaders` of `(image, la
     if clip: cbs.append(GradientClip(clip))
     if resolve_precision(precision, dls.device or 'cpu') == 'bf16': cbs.append(BF16Autocast())
     return Learner(dls, vit, loss_func=CrossEntropyLossFlat(label_smoothing=label_smoothing),
-                   opt_func=partial(Adam, sqr_mom=0.999, eps=1e-8), splitter=vit_param_groups, wd=wd,
+                   opt_func=partial(Adam, sqr_mom=0.999, eps=1e-8), splitter=vit_param_groups, wd=weight_decay,
                    metrics=accuracy, cbs=cbs, **kwargs)
 
 def fine_tune_vit(learn: Learner,         # from `classifier_learner`
                   epochs: int,            # epochs with the whole model training
-                  lr: float = 1e-3,       # peak learning rate of the top group (fastai halves it after the frozen epochs)
-                  layer_decay: float = 0.65,  # each group's rate over the next one's
-                  freeze_epochs: int = 1):    # epochs training only the head (and norms) first
+                  lr: float = FINETUNE_SETTINGS['lr'].default,  # peak learning rate of the top group (fastai halves it after the frozen epochs)
+                  layer_decay: float = FINETUNE_SETTINGS['layer_decay'].default,  # each group's rate over the next one's
+                  freeze_epochs: int = FINETUNE_SETTINGS['freeze_epochs'].default):  # epochs training only the head (and norms) first
     "fastai's `fine_tune` with layer-wise learning-rate decay"
     n_groups = len(learn.splitter(learn.model))
     learn.fine_tune(epochs, lr, freeze_epochs=freeze_epochs, lr_mult=layer_decay ** -(n_groups - 1))
+
+# %% ../nbs/10_finetune.ipynb #961f2937
+def save_classifier(learn: Learner,      # from `classifier_learner`, fine-tuned
+                    model: Data2Vec,     # the pretrained model it started from (for the architecture)
+                    path) -> Path:       # file to write, e.g. 'classifier.safetensors'
+    "Save the classifier as a safetensors file that `timm.create_model(..., pretrained_cfg_overlay=dict(file=path, num_classes=n), **kwargs)` loads"
+    from safetensors.torch import save
+    vit = learn.model
+    kwargs = {**timm_kwargs(model), 'num_classes': vit.num_classes, 'global_pool': vit.global_pool}
+    state = {k: v.detach().contiguous().cpu() for k, v in vit.state_dict().items()}
+    metadata = {'timm_kwargs': json.dumps(kwargs), 'classes': json.dumps([str(c) for c in learn.dls.vocab])}
+    atomic_save(state, path, write=lambda s, f: f.write(save(s, metadata=metadata)))
+    return Path(path)

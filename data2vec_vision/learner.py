@@ -21,35 +21,14 @@ from fastcore.foundation import L
 from fastai.torch_core import num_distrib, rank_distrib, to_float
 from .callback import CollapseWarning, Data2VecCallback, Data2VecLoss, unwrap
 from .masking import block_mask, inverse_block_mask, random_mask
-from .model import Data2Vec, load_checkpoint
+from .model import Data2Vec, load_checkpoint, settings_of
+from .settings import resolve_settings
 
 # %% auto #0
-__all__ = ['PRESETS', 'NO_DECAY_NAMES', 'RECIPE_DEFAULTS', 'MASKS', 'model_from_preset', 'preset_n_masks', 'no_decay_params',
-           'NoWeightDecay', 'BF16Autocast', 'has_native_bf16', 'resolve_teacher_precision', 'resolve_precision',
-           'data2vec_learner', 'StopOnNonFiniteLoss', 'rng_states', 'set_rng_states', 'all_ranks', 'Data2VecCheckpoint',
+__all__ = ['NO_DECAY_NAMES', 'MASKS', 'no_decay_params', 'NoWeightDecay', 'BF16Autocast', 'has_native_bf16',
+           'resolve_teacher_precision', 'resolve_precision', 'learner_settings', 'data2vec_learner',
+           'StopOnNonFiniteLoss', 'rng_states', 'set_rng_states', 'all_ranks', 'Data2VecCheckpoint',
            'save_training_state', 'resume']
-
-# %% ../nbs/05_learner.ipynb #2d4b486b
-PRESETS = {
-    'cpu': dict(image_size=64, patch_size=8, hidden_dim=192, n_encoders=6, num_heads=3, k=3, batch_size=64,
-                max_lr=1.5e-3, tau_initial=0.999, tau_end=0.9995, tau_increase_pct=0.3, v2_masks=2, decoder_dim=96, decoder_layers=3),
-    'vit_small': dict(image_size=224, patch_size=16, hidden_dim=384, n_encoders=12, num_heads=6, k=6, batch_size=256,
-                      max_lr=1.5e-3, tau_initial=0.998, tau_end=0.9999, tau_increase_pct=0.3, v2_masks=8, decoder_dim=384, decoder_layers=6),
-    'vit_base': dict(image_size=224, patch_size=16, hidden_dim=768, n_encoders=12, num_heads=12, k=6, batch_size=256,
-                     max_lr=1.5e-3, tau_initial=0.999, tau_end=0.9999, tau_increase_pct=0.3, v2_masks=8, decoder_dim=768, decoder_layers=6),
-}
-
-def model_from_preset(preset: str | dict = 'cpu',  # a name in `PRESETS`, or a dict with its keys (e.g. the command line's options)
-                      **overrides) -> Data2Vec:       # `Data2Vec` arguments that take precedence
-    "A `Data2Vec` of a preset's size"
-    p = PRESETS[preset] if isinstance(preset, str) else preset
-    return Data2Vec(**{**dict(img_size=p['image_size'], patch_size=p['patch_size'], embed_dim=p['hidden_dim'],
-                              depth=p['n_encoders'], num_heads=p['num_heads'], k=p['k'], decoder_dim=p['decoder_dim'],
-                              decoder_layers=p['decoder_layers']), **overrides})
-
-def preset_n_masks(preset: str, recipe: str) -> int:
-    "Masked copies per image that a preset trains `recipe` with: its `v2_masks` under data2vec 2.0, one under data2vec"
-    return PRESETS[preset]['v2_masks'] if recipe == 'v2' else 1
 
 # %% ../nbs/05_learner.ipynb #1aaedbf3
 NO_DECAY_NAMES = ('cls_token', 'pos_embed', 'mask_token')
@@ -96,50 +75,52 @@ def resolve_precision(precision: str, device) -> str:
     return 'fp32'
 
 # %% ../nbs/05_learner.ipynb #ba749f81
-RECIPE_DEFAULTS = {   # training settings each recipe uses when `data2vec_learner` is not given them
-    'v1': dict(mask='block', mask_ratio=0.6, beta=2.0, n_masks=1, cls_weight=0.),
-    'v2': dict(mask='inverse_block', mask_ratio=0.8, beta=0., n_masks=8, cls_weight=0.01),
-}
 MASKS = dict(block=block_mask, inverse_block=inverse_block_mask, random=random_mask)
 
+def learner_settings(model: Data2Vec, **given) -> dict:
+    "The resolved settings of a run training `model` (its preset, recipe and architecture) with the values in `given` (None: not given)"
+    mask = given.get('mask')
+    s = resolve_settings({**settings_of(model), **given, 'mask': None if callable(mask) else mask})
+    return {**s, 'mask': mask} if callable(mask) else s
+
 def data2vec_learner(dls,                        # `DataLoaders` of images `(xb,)`, e.g. from `pretrain_dataloaders`
-                     model: Data2Vec,            # the model to pretrain; its `recipe` ('v1' or 'v2') sets the defaults below
+                     model: Data2Vec,            # the model to pretrain; its preset and recipe give every setting left at None
                      mask=None,                  # 'block' (v1), 'inverse_block' (v2), 'random', or a function that draws masks as they do
-                     mask_ratio: float | None = None,  # share of patches masked (v1: 0.6, v2: 0.8)
-                     n_masks: int | None = None, # masked copies of each image per batch (v1: 1, v2: 8)
-                     beta: float | None = None,  # smooth L1 threshold; 0 for L2 (v1: 2, v2: 0)
-                     cls_weight: float | None = None,  # weight of the CLS loss (v1: 0, v2: 0.01)
-                     tau_initial: float = 0.999, # teacher EMA decay at the start
-                     tau_end: float = 0.9999,    # teacher EMA decay at the end of the ramp and after
-                     tau_increase_pct: float = 0.3,  # fraction of training over which tau rises
-                     wd: float = 0.05,           # AdamW weight decay (not on norms, biases and tokens)
-                     grad_accum: int = 1,        # batches per optimizer step
-                     clip: float | None = 3.0,   # gradient norm clipping; None for none
-                     precision: str = 'auto',    # the student's: 'auto', 'fp32', 'bf16' or 'fp16'
-                     teacher_precision: str = 'auto',  # the teacher's: 'auto' (bf16 where native), 'fp32' or 'bf16'
+                     mask_ratio: float | None = None,  # share of patches masked
+                     n_masks: int | None = None, # masked copies of each image per batch
+                     beta: float | None = None,  # smooth L1 threshold; 0 for L2
+                     cls_weight: float | None = None,  # weight of the CLS loss
+                     tau_initial: float | None = None, # teacher EMA decay at the start
+                     tau_end: float | None = None,     # teacher EMA decay at the end of the ramp and after
+                     tau_increase_pct: float | None = None,  # fraction of training over which tau rises
+                     max_lr: float | None = None,      # peak learning rate, used by `fit_one_cycle` when it is given none
+                     weight_decay: float | None = None,  # AdamW weight decay (not on norms, biases and tokens)
+                     grad_accum: int | None = None,    # batches per optimizer step
+                     clip: float | None = None,        # gradient norm clipping; 0 for none
+                     precision: str | None = None,     # the student's: 'auto', 'fp32', 'bf16' or 'fp16'
+                     teacher_precision: str | None = None,  # the teacher's: 'auto' (bf16 where native), 'fp32' or 'bf16'
                      cbs=None,                   # more callbacks
                      **kwargs) -> Learner:       # passed to `Learner`, e.g. `path`
-    "A fastai `Learner` that pretrains `model` by data2vec on `dls`"
-    if grad_accum < 1: raise ValueError(f"grad_accum must be at least 1, got {grad_accum}")
-    given = dict(mask=mask, mask_ratio=mask_ratio, n_masks=n_masks, beta=beta, cls_weight=cls_weight)
-    r = {k: RECIPE_DEFAULTS[model.config.get('recipe', 'v1')][k] if v is None else v for k, v in given.items()}
-    if isinstance(r['mask'], str) and r['mask'] not in MASKS:
-        raise ValueError(f"mask must be one of {list(MASKS)} or a function, got {r['mask']!r}")
-    mask_fn = partial(MASKS[r['mask']] if isinstance(r['mask'], str) else r['mask'], mask_ratio=r['mask_ratio'])
-    mask_fn(1, 4)                                            # a bad ratio fails here, not in the first batch
-    teacher_bf16 = resolve_teacher_precision(teacher_precision, dls.device or 'cpu') == 'bf16'
-    d2v = Data2VecCallback(mask_fn, tau_initial, tau_end, tau_increase_pct, r['n_masks'], teacher_bf16)
+    "A fastai `Learner` that pretrains `model` by data2vec on `dls`; `learn.settings` holds every setting in force"
+    s = learner_settings(model, mask=mask, mask_ratio=mask_ratio, n_masks=n_masks, beta=beta, cls_weight=cls_weight,
+                         tau_initial=tau_initial, tau_end=tau_end, tau_increase_pct=tau_increase_pct, max_lr=max_lr,
+                         weight_decay=weight_decay, grad_accum=grad_accum, clip=clip, precision=precision,
+                         teacher_precision=teacher_precision)
+    mask_fn = partial(MASKS[s['mask']] if isinstance(s['mask'], str) else s['mask'], mask_ratio=s['mask_ratio'])
+    teacher_bf16 = resolve_teacher_precision(s['teacher_precision'], dls.device or 'cpu') == 'bf16'
+    d2v = Data2VecCallback(mask_fn, s['tau_initial'], s['tau_end'], s['tau_increase_pct'], s['n_masks'], teacher_bf16)
     cbs = [d2v, CollapseWarning(), NoWeightDecay(), StopOnNonFiniteLoss()] + list(cbs or [])
-    if grad_accum > 1: cbs.append(GradientAccumulation(grad_accum * dls.train.bs))
-    if clip: cbs.append(GradientClip(clip))
-    precision = resolve_precision(precision, dls.device or 'cpu')
+    if s['grad_accum'] > 1: cbs.append(GradientAccumulation(s['grad_accum'] * dls.train.bs))
+    if s['clip']: cbs.append(GradientClip(s['clip']))
+    precision = resolve_precision(s['precision'], dls.device or 'cpu')
     if precision == 'bf16': cbs.append(BF16Autocast())
     if precision == 'fp16': cbs.append(MixedPrecision())
     trainable = lambda m: [p for p in m.parameters() if p.requires_grad]
     metrics = [ValueMetric(lambda: learn.tau, 'tau'), ValueMetric(lambda: _epoch_mean(d2v, 'target_spread'), 'target_spread'),
                ValueMetric(lambda: _epoch_mean(d2v, 'pred_spread'), 'pred_spread')]
-    learn = Learner(dls, model, loss_func=Data2VecLoss(r['beta'], r['cls_weight']), opt_func=partial(Adam, sqr_mom=0.999, eps=1e-8),
-                    splitter=trainable, wd=wd, metrics=metrics, cbs=cbs, **kwargs)
+    learn = Learner(dls, model, loss_func=Data2VecLoss(s['beta'], s['cls_weight']), opt_func=partial(Adam, sqr_mom=0.999, eps=1e-8),
+                    splitter=trainable, lr=s['max_lr'], wd=s['weight_decay'], metrics=metrics, cbs=cbs, **kwargs)
+    learn.settings = s
     return learn
 
 def _epoch_mean(d2v: Data2VecCallback, key: str) -> float:

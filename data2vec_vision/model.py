@@ -15,12 +15,14 @@ from torch import nn, Tensor
 from fastcore.basics import patch
 from timm.layers import PatchEmbed, resample_abs_pos_embed, trunc_normal_
 from timm.models.vision_transformer import Block, VisionTransformer
+from .settings import SETTINGS, resolve_settings
 from .transforms import JoinPatchSequence
 
 # %% auto #0
-__all__ = ['TARGET_LAYERS', 'TARGET_NORMS', 'RECIPES', 'CHECKPOINT_FORMAT', 'block_forward', 'ViTEncoder', 'normalize_layer',
-           'make_targets', 'ChannelNorm', 'ConvDecoder', 'place_visible', 'Data2Vec', 'atomic_save', 'load_checkpoint',
-           'timm_kwargs', 'encoder_state_dict', 'to_timm', 'save_timm']
+__all__ = ['TARGET_LAYERS', 'TARGET_NORMS', 'MODEL_ARGS', 'MODEL_KEYS', 'DECODER_KEYS', 'CHECKPOINT_FORMAT', 'block_forward',
+           'ViTEncoder', 'normalize_layer', 'make_targets', 'ChannelNorm', 'ConvDecoder', 'place_visible',
+           'model_settings', 'model_from_settings', 'settings_of', 'Data2Vec', 'current_umask', 'atomic_save',
+           'load_checkpoint', 'timm_kwargs', 'encoder_state_dict', 'to_timm', 'save_timm']
 
 # %% ../nbs/02_model.ipynb #e016ff4a
 def block_forward(block: Block, x: Tensor) -> tuple[Tensor, Tensor]:
@@ -30,17 +32,17 @@ def block_forward(block: Block, x: Tensor) -> tuple[Tensor, Tensor]:
     return x + block.drop_path2(ffn), ffn
 
 # %% ../nbs/02_model.ipynb #c5601802
-TARGET_LAYERS = ('block', 'ffn')
+TARGET_LAYERS = SETTINGS['target_layer'].choices   # ('block', 'ffn')
 
 class ViTEncoder(nn.Module):
     "A ViT made of timm blocks, with timm's parameter names; takes images `[B, C, H, W]` of any multiple of `patch_size`"
     def __init__(self,
-                 img_size: int = 224,        # image side the position embedding is made for
-                 patch_size: int = 16,       # side of a square patch
-                 in_chans: int = 3,          # image channels
-                 embed_dim: int = 768,       # token width D
-                 depth: int = 12,            # number of transformer blocks
-                 num_heads: int = 12,        # attention heads per block
+                 img_size: int,              # image side the position embedding is made for
+                 patch_size: int,            # side of a square patch
+                 in_chans: int,              # image channels
+                 embed_dim: int,             # token width D
+                 depth: int,                 # number of transformer blocks
+                 num_heads: int,             # attention heads per block
                  mlp_ratio: float = 4.,      # FFN hidden width / D
                  drop_rate: float = 0.,      # dropout after the position embedding and in the blocks
                  drop_path_rate: float = 0., # stochastic depth, rising linearly to this over the blocks
@@ -107,7 +109,7 @@ class ViTEncoder(nn.Module):
         return self.norm(x)
 
 # %% ../nbs/02_model.ipynb #9608b20c
-TARGET_NORMS = ('layer', 'instance', 'none')
+TARGET_NORMS = SETTINGS['target_norm'].choices     # ('layer', 'instance', 'none')
 
 def normalize_layer(t: Tensor, kind: str) -> Tensor:
     "Normalise one block's target tensor `[B, L, D]`: 'layer' over channels, 'instance' over positions, or 'none'"
@@ -167,52 +169,61 @@ def place_visible(visible: Tensor,        # encoded visible tokens `[B, L_visibl
     return noise.masked_scatter(~mask[..., None], visible)
 
 # %% ../nbs/02_model.ipynb #e88b68f2
-RECIPES = {   # what each recipe sets when the argument is not given
-    'v1': dict(target_layer='block', target_norm='layer'),
-    'v2': dict(target_layer='ffn', target_norm='instance'),
-}
+MODEL_ARGS = dict(img_size='image_size', embed_dim='hidden_dim', depth='n_encoders')   # `Data2Vec`'s (timm's) names for settings
+MODEL_KEYS = ('img_size', 'patch_size', 'in_chans', 'embed_dim', 'depth', 'num_heads', 'mlp_ratio', 'dropout', 'drop_path',
+              'layer_scale', 'k', 'target_layer', 'target_norm', 'final_norm', 'recipe', 'preset')
+DECODER_KEYS = ('decoder_dim', 'decoder_layers', 'decoder_groups')
+
+def model_settings(**args) -> dict:
+    "The resolved model settings for `Data2Vec`'s arguments (None: not given), under `Data2Vec`'s names"
+    s = resolve_settings({MODEL_ARGS.get(a, a): v for a, v in args.items()})
+    keys = MODEL_KEYS + (DECODER_KEYS if s['recipe'] == 'v2' else ())
+    return {a: s[MODEL_ARGS.get(a, a)] for a in keys}
+
+def model_from_settings(s: dict) -> Data2Vec:
+    "The `Data2Vec` that resolved settings `s` (e.g. a run's) describe"
+    return Data2Vec(**{a: s[MODEL_ARGS.get(a, a)] for a in MODEL_KEYS + DECODER_KEYS})
+
+def settings_of(model) -> dict:
+    "`model`'s configuration under the settings' names, e.g. to resolve a run's other settings for it"
+    return {MODEL_ARGS.get(a, a): v for a, v in model.config.items()}
 
 class Data2Vec(nn.Module):
     "data2vec for images: a ViT student, its EMA teacher, the teacher's targets and a regression head (v1) or decoder (v2)"
     def __init__(self,
-                 img_size: int = 224,        # training image side
-                 patch_size: int = 16,       # side of a square patch
-                 in_chans: int = 3,          # image channels
-                 embed_dim: int = 768,       # token width D (the seed's `hidden_dim`)
-                 depth: int = 12,            # number of transformer blocks (the seed's `n_encoders`)
-                 num_heads: int = 12,        # attention heads per block
-                 mlp_ratio: float = 4.,      # FFN hidden width / D
-                 dropout: float = 0.,        # dropout in the student's blocks
-                 drop_path: float = 0.,      # stochastic depth of the student
-                 layer_scale: float | None = None,  # layer scale initial value (1e-4 in data2vec's ViT-B); None for none
-                 k: int = 6,                 # number of top blocks averaged into the targets
-                 target_layer: str | None = None,  # per-block target: 'block' output or 'ffn' output before the residual; by recipe when None
-                 target_norm: str | None = None,   # per-block target normalisation: 'layer', 'instance' or 'none'; by recipe when None
-                 final_norm: bool = True,    # layer-normalise the averaged targets
-                 recipe: str = 'v1',         # 'v1': mask tokens, all tokens encoded, linear head; 'v2': masked tokens dropped, conv decoder
-                 decoder_dim: int | None = None,  # v2 decoder channels; `embed_dim` when None
-                 decoder_layers: int = 6,    # v2 decoder blocks
-                 decoder_groups: int = 16):  # v2 decoder convolution groups
+                 img_size: int | None = None,     # training image side
+                 patch_size: int | None = None,   # side of a square patch
+                 in_chans: int | None = None,     # image channels
+                 embed_dim: int | None = None,    # token width D (the seed's `hidden_dim`)
+                 depth: int | None = None,        # number of transformer blocks (the seed's `n_encoders`)
+                 num_heads: int | None = None,    # attention heads per block; from `embed_dim` (64 per head) when None
+                 mlp_ratio: float | None = None,  # FFN hidden width / D
+                 dropout: float | None = None,    # dropout in the student's blocks
+                 drop_path: float | None = None,  # stochastic depth of the student
+                 layer_scale: float | None = None,  # layer scale initial value (1e-4 in data2vec's ViT-B); 0 for none
+                 k: int | None = None,            # number of top blocks averaged into the targets; half of `depth` when None
+                 target_layer: str | None = None, # per-block target: 'block' output or 'ffn' output before the residual
+                 target_norm: str | None = None,  # per-block target normalisation: 'layer', 'instance' or 'none'
+                 final_norm: bool | None = None,  # layer-normalise the averaged targets
+                 recipe: str | None = None,       # 'v2': masked tokens dropped, conv decoder; 'v1': mask tokens, all tokens encoded, linear head
+                 decoder_dim: int | None = None,  # v2 decoder channels
+                 decoder_layers: int | None = None,  # v2 decoder blocks
+                 decoder_groups: int | None = None,  # v2 decoder convolution groups
+                 preset: str | None = None):      # what every argument left at None takes its value from (see `settings`)
         super().__init__()
-        if recipe not in RECIPES: raise ValueError(f"recipe must be one of {list(RECIPES)}, got {recipe!r}")
-        target_layer, target_norm = target_layer or RECIPES[recipe]['target_layer'], target_norm or RECIPES[recipe]['target_norm']
-        if target_layer not in TARGET_LAYERS: raise ValueError(f"target_layer must be one of {TARGET_LAYERS}, got {target_layer!r}")
-        if target_norm not in TARGET_NORMS: raise ValueError(f"target_norm must be one of {TARGET_NORMS}, got {target_norm!r}")
-        if not 1 <= k <= depth: raise ValueError(f"k={k} must be between 1 and depth={depth}: the targets average the top k of the {depth} blocks")
-        decoder_dim = decoder_dim or embed_dim
-        self.config = dict(img_size=img_size, patch_size=patch_size, in_chans=in_chans, embed_dim=embed_dim, depth=depth,
-                           num_heads=num_heads, mlp_ratio=mlp_ratio, dropout=dropout, drop_path=drop_path,
-                           layer_scale=layer_scale, k=k, target_layer=target_layer, target_norm=target_norm,
-                           final_norm=final_norm, recipe=recipe)
-        if recipe == 'v2': self.config.update(decoder_dim=decoder_dim, decoder_layers=decoder_layers, decoder_groups=decoder_groups)
-        self.student = ViTEncoder(img_size, patch_size, in_chans, embed_dim, depth, num_heads, mlp_ratio,
-                                  dropout, drop_path, layer_scale)
-        if recipe == 'v1':
-            self.mask_token = nn.Parameter(torch.zeros(1, 1, embed_dim))
+        c = self.config = model_settings(img_size=img_size, patch_size=patch_size, in_chans=in_chans, embed_dim=embed_dim,
+                                         depth=depth, num_heads=num_heads, mlp_ratio=mlp_ratio, dropout=dropout,
+                                         drop_path=drop_path, layer_scale=layer_scale, k=k, target_layer=target_layer,
+                                         target_norm=target_norm, final_norm=final_norm, recipe=recipe, decoder_dim=decoder_dim,
+                                         decoder_layers=decoder_layers, decoder_groups=decoder_groups, preset=preset)
+        self.student = ViTEncoder(c['img_size'], c['patch_size'], c['in_chans'], c['embed_dim'], c['depth'], c['num_heads'],
+                                  c['mlp_ratio'], c['dropout'], c['drop_path'], c['layer_scale'] or None)
+        if c['recipe'] == 'v1':
+            self.mask_token = nn.Parameter(torch.zeros(1, 1, c['embed_dim']))
             trunc_normal_(self.mask_token, std=0.02)
-            self.head = nn.Linear(embed_dim, embed_dim)
+            self.head = nn.Linear(c['embed_dim'], c['embed_dim'])
         else:
-            self.head = ConvDecoder(embed_dim, decoder_dim, decoder_layers, groups=decoder_groups)
+            self.head = ConvDecoder(c['embed_dim'], c['decoder_dim'], c['decoder_layers'], groups=c['decoder_groups'])
         self.teacher = copy.deepcopy(self.student).requires_grad_(False).eval()   # always in eval: no dropout, no drop path
 
     def train(self, mode: bool = True):
@@ -254,6 +265,15 @@ class Data2Vec(nn.Module):
 # %% ../nbs/02_model.ipynb #a4c37339
 CHECKPOINT_FORMAT = 'data2vec_vision'
 
+def current_umask() -> int:
+    "The process's file-creation mask, read without changing it where Linux's /proc allows"
+    status = Path('/proc/self/status')
+    if status.exists():
+        for line in status.read_text().splitlines():
+            if line.startswith('Umask:'): return int(line.split()[1], 8)
+    mask = os.umask(0o022); os.umask(mask)
+    return mask
+
 def atomic_save(obj, path, write=None):
     "`write(obj, file)` (`torch.save` when None) to `path` through a temporary file, fsync and rename, so `path` is never half-written"
     path = Path(path)
@@ -264,6 +284,7 @@ def atomic_save(obj, path, write=None):
             (write or torch.save)(obj, f)
             f.flush()
             os.fsync(f.fileno())
+        os.chmod(tmp, 0o666 & ~current_umask())   # as `open` would make it: readable by others where the umask says so
         os.replace(tmp, path)
     except OSError as e:
         Path(tmp).unlink(missing_ok=True)
@@ -309,7 +330,7 @@ def timm_kwargs(model: Data2Vec) -> dict:
     "The arguments of timm's `VisionTransformer` (and `timm.create_model`) that give `model`'s encoder architecture"
     c = model.config
     return dict(img_size=c['img_size'], patch_size=c['patch_size'], in_chans=c['in_chans'], embed_dim=c['embed_dim'],
-                depth=c['depth'], num_heads=c['num_heads'], mlp_ratio=c['mlp_ratio'], init_values=c['layer_scale'])
+                depth=c['depth'], num_heads=c['num_heads'], mlp_ratio=c['mlp_ratio'], init_values=c['layer_scale'] or None)
 
 def encoder_state_dict(model: Data2Vec, teacher: bool = False) -> dict:
     "The student's (or teacher's) weights under timm's names"
