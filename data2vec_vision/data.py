@@ -6,7 +6,7 @@ Docs: https://data2vec-vision.github.io/data2vec_vision/data.html.md"""
 
 # %% ../nbs/04_data.ipynb #deb2c561
 from __future__ import annotations
-import random, warnings
+import random, signal, warnings
 from pathlib import Path
 import numpy as np
 import torch
@@ -17,8 +17,9 @@ from fastai.data.load import DataLoader
 from .transforms import IMAGENET_MEAN, IMAGENET_STD
 
 # %% auto #0
-__all__ = ['IMAGE_EXTENSIONS', 'find_images', 'load_rgb', 'readable_images', 'ImageFolder', 'pretrain_transforms',
-           'eval_transforms', 'sample_images', 'default_workers', 'pretrain_dataloaders']
+__all__ = ['IMAGE_EXTENSIONS', 'IMAGE_FORMATS', 'MAX_IMAGE_PIXELS', 'MAX_VALID', 'find_images', 'open_image', 'load_rgb',
+           'readable_images', 'NoDecodableImages', 'ImageFolder', 'pretrain_transforms', 'CenterSquare',
+           'eval_transforms', 'sample_images', 'default_workers', 'decodable', 'ignore_signals', 'pretrain_dataloaders']
 
 # %% ../nbs/04_data.ipynb #1b09fdb6
 IMAGE_EXTENSIONS = ('.jpg', '.jpeg', '.png', '.bmp', '.webp', '.tif', '.tiff', '.gif')
@@ -35,9 +36,22 @@ def find_images(path) -> list:
     return images
 
 # %% ../nbs/04_data.ipynb #51026246
+IMAGE_FORMATS = ('JPEG', 'PNG', 'BMP', 'WEBP', 'TIFF', 'GIF')   # the formats PIL may decode: those of `IMAGE_EXTENSIONS`
+MAX_IMAGE_PIXELS = 89_478_485                                     # PIL's own bound against decompression bombs
+
+def open_image(path) -> Image.Image:
+    "Open an image file in one of `IMAGE_FORMATS` and of at most `MAX_IMAGE_PIXELS` pixels, reading only its header"
+    with warnings.catch_warnings():
+        warnings.simplefilter('error', Image.DecompressionBombWarning)
+        im = Image.open(path, formats=IMAGE_FORMATS)
+    if im.size[0] * im.size[1] > MAX_IMAGE_PIXELS:
+        im.close()
+        raise ValueError(f"{im.size[0]} x {im.size[1]} pixels is more than the {MAX_IMAGE_PIXELS:,} allowed")
+    return im
+
 def load_rgb(path) -> Image.Image:
     "Open an image file as 8-bit RGB: grayscale, 16-bit, palette, CMYK and transparent images converted"
-    with Image.open(path) as im:
+    with open_image(path) as im:
         im.load()
         if im.mode in ('I;16', 'I;16B', 'I;16L', 'I'):
             a = np.asarray(im, dtype=np.float64)
@@ -56,10 +70,9 @@ def readable_images(files: list) -> list:
     good, bad = [], []
     for f in files:
         try:
-            with Image.open(f) as im: im.size
+            open_image(f).close()
             good.append(f)
-        except (UnidentifiedImageError, OSError, ValueError, SyntaxError):
-            bad.append(f)
+        except Exception: bad.append(f)                    # whatever a malformed file makes PIL raise
     if bad:
         names = ', '.join(str(b) for b in bad[:5]) + (f' and {len(bad) - 5} more' if len(bad) > 5 else '')
         warnings.warn(f"Skipping {len(bad)} unreadable file(s) of {len(files)}: {names}")
@@ -67,6 +80,9 @@ def readable_images(files: list) -> list:
     return good
 
 # %% ../nbs/04_data.ipynb #30fa7d54
+class NoDecodableImages(ValueError):
+    "Not one image of a dataset could be decoded"
+
 class ImageFolder(torch.utils.data.Dataset):
     "Images from `files` through `transform`, as `(image,)` or, with `labels`, `(image, label)`; a file that fails to decode is skipped"
     def __init__(self, files: list, transform, labels=None):
@@ -79,23 +95,31 @@ class ImageFolder(torch.utils.data.Dataset):
             k = (i + j) % len(self.files)
             path = self.files[k]
             try: image = self.transform(load_rgb(path))
-            except (OSError, ValueError, SyntaxError) as e:
-                warnings.warn(f"Skipping {path}: it could not be decoded ({e})")
+            except Exception as e:                             # whatever a malformed file makes PIL raise
+                warnings.warn(f"Skipping {path}: it could not be decoded ({type(e).__name__}: {e})")
                 continue
             return (image,) if self.labels is None else (image, self.labels[k])
-        raise RuntimeError("No image in the dataset could be decoded")
+        raise NoDecodableImages(f"None of the {len(self.files)} images (e.g. {self.files[0]}) could be decoded: "
+                                f"the files are broken or not images")
 
 # %% ../nbs/04_data.ipynb #9489abb6
-def pretrain_transforms(image_size: int = 224,          # side of the square training images
+def pretrain_transforms(image_size: int,                # side of the square training images
                         crop_scale: tuple = (0.08, 1.0)):  # range of the crop's share of the image area
     "data2vec's training augmentation: random resized crop, horizontal flip, ImageNet normalisation"
     return T.Compose([T.RandomResizedCrop(image_size, scale=crop_scale, interpolation=T.InterpolationMode.BICUBIC, antialias=True),
                       T.RandomHorizontalFlip(), T.ToImage(), T.ToDtype(torch.float32, scale=True),
                       T.Normalize(IMAGENET_MEAN, IMAGENET_STD)])
 
-def eval_transforms(image_size: int = 224):  # side of the square images
-    "Resize the short side, centre-crop a square, ImageNet normalisation"
-    return T.Compose([T.Resize(image_size, interpolation=T.InterpolationMode.BICUBIC, antialias=True), T.CenterCrop(image_size),
+class CenterSquare(torch.nn.Module):
+    "Cut the largest centred square out of a PIL image"
+    def forward(self, im: Image.Image) -> Image.Image:
+        w, h = im.size
+        side = min(w, h)
+        return im.crop(((w - side) // 2, (h - side) // 2, (w - side) // 2 + side, (h - side) // 2 + side))
+
+def eval_transforms(image_size: int):  # side of the square images
+    "The centred square, resized, ImageNet normalisation"
+    return T.Compose([CenterSquare(), T.Resize((image_size, image_size), interpolation=T.InterpolationMode.BICUBIC, antialias=True),
                       T.ToImage(), T.ToDtype(torch.float32, scale=True), T.Normalize(IMAGENET_MEAN, IMAGENET_STD)])
 
 # %% ../nbs/04_data.ipynb #8b01684f
@@ -135,9 +159,25 @@ def default_workers() -> int:
     n = len(os.sched_getaffinity(0)) if hasattr(os, 'sched_getaffinity') else (os.cpu_count() or 1)
     return 0 if n <= 1 else min(8, n)
 
+MAX_VALID = 1000
+
+def decodable(files: list, n: int) -> tuple:
+    "The first `n` of `files` that decode fully, and how many were skipped on the way"
+    good, skipped = [], 0
+    for f in files:
+        if len(good) == n: break
+        try: load_rgb(f); good.append(f)
+        except Exception: skipped += 1                     # whatever a malformed file makes PIL raise
+    return good, skipped
+
+def ignore_signals(worker_id: int = 0):
+    "In a data-loading worker: leave Ctrl-C and SIGTERM to the main process, which saves a checkpoint and stops the workers"
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+
 def pretrain_dataloaders(path,                        # folder of images, searched recursively
-                         image_size: int = 224,       # side of the square training images
-                         batch_size: int = 64,        # images per batch (per process)
+                         image_size: int,             # side of the square training images
+                         batch_size: int,             # images per batch (per process)
                          valid_pct: float = 0.05,     # share of the images held out for a validation loss
                          crop_scale: tuple = (0.08, 1.0),  # random resized crop's range of image area
                          num_workers: int | None = None,   # data loading processes; `default_workers()` when None
@@ -147,8 +187,13 @@ def pretrain_dataloaders(path,                        # folder of images, search
     files = readable_images(find_images(path))
     order = list(range(len(files)))
     random.Random(seed).shuffle(order)
-    n_valid = int(len(files) * valid_pct)
-    valid, train = [files[i] for i in order[:n_valid]], [files[i] for i in order[n_valid:]]
+    shuffled = [files[i] for i in order]
+    valid, skipped = decodable(shuffled, min(int(len(files) * valid_pct), MAX_VALID))
+    rest = shuffled[len(valid) + skipped:]
+    if not decodable(rest, 1)[0]:
+        raise NoDecodableImages(f"None of the images in {path} could be decoded (e.g. {files[0]}): they are broken or not images")
+    if skipped: warnings.warn(f"Skipping {skipped} image(s) of {path} that could not be decoded")
+    train = rest
     if batch_size > len(train):
         raise ValueError(f"batch_size {batch_size} is larger than the {len(train)} training images in {path}: "
                          f"use --batch-size {len(train)} or less, or add images")
@@ -156,4 +201,4 @@ def pretrain_dataloaders(path,                        # folder of images, search
     return DataLoaders.from_dsets(ImageFolder(train, pretrain_transforms(image_size, crop_scale)),
                                   ImageFolder(valid, eval_transforms(image_size)),
                                   bs=batch_size, num_workers=workers, dl_type=DataLoader,
-                                  persistent_workers=workers > 0, device=device)
+                                  persistent_workers=workers > 0, device=device, wif=ignore_signals)

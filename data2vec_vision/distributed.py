@@ -55,6 +55,10 @@ def __len__(self: DistributedDL):
 def process_device(device: str | None = None) -> torch.device:
     "The device this process trains on: `device`, else a GPU when there is one; under several processes, the GPU of its `LOCAL_RANK`"
     device = torch.device(device or ('cuda' if torch.cuda.is_available() else 'cpu'))
+    if device.type == 'cuda' and not torch.cuda.is_available():
+        raise ValueError(f"--device {device}: no CUDA GPU is visible to this process: use --device cpu")
+    if device.type == 'cuda' and device.index is not None and device.index >= torch.cuda.device_count():
+        raise ValueError(f"--device {device}: this machine has {torch.cuda.device_count()} GPU(s), numbered from 0")
     if num_distrib() > 1 and device.type == 'cuda':
         if device.index is not None:
             raise ValueError(f"--device {device} names one GPU, but each of the {num_distrib()} processes takes the GPU of "

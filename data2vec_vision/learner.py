@@ -21,7 +21,7 @@ from fastcore.foundation import L
 from fastai.torch_core import num_distrib, rank_distrib, to_float
 from .callback import CollapseWarning, Data2VecCallback, Data2VecLoss, unwrap
 from .masking import block_mask, inverse_block_mask, random_mask
-from .model import Data2Vec, load_checkpoint, settings_of
+from .model import Data2Vec, check_weights, load_checkpoint, settings_of, stored_config
 from .settings import resolve_settings
 
 # %% auto #0
@@ -235,21 +235,25 @@ def resume(learn: Learner, path) -> int:
     ckpt = load_checkpoint(path)
     if 'opt' not in ckpt:
         raise ValueError(f"{path} holds model weights only: resume from the checkpoint.pt the train command writes")
-    saved = json.loads(ckpt['config'])
-    diff = {k: (saved.get(k), v) for k, v in learn.model.config.items() if saved.get(k) != v}
+    saved = stored_config(ckpt, path)
+    diff = {k: (saved[k], v) for k, v in learn.model.config.items() if k in saved and saved[k] != v}
     if diff:
         raise ValueError(f"{path} was made with another model: " + ', '.join(f'{k}={a} there, {b} here' for k, (a, b) in diff.items())
                          + ". Resume with the same settings, or start a new run.")
+    check_weights(ckpt['model'], {k: v.shape for k, v in learn.model.state_dict().items()}, path)
     learn.model.load_state_dict(ckpt['model'])
     learn.model.to(learn.dls.device or 'cpu')
-    learn.create_opt()
-    learn.opt.load_state_dict(dict(state=ckpt['opt']['state'], hypers=L(ckpt['opt']['hypers'])))
-    for p, state in learn.opt.state.items():
-        for k, v in state.items():
-            if isinstance(v, torch.Tensor): state[k] = v.to(p.device)
-    rng = ckpt['rng'] if isinstance(ckpt['rng'], list) else [ckpt['rng']]   # one state per process that wrote it
+    rng = ckpt.get('rng') if isinstance(ckpt.get('rng'), list) else [ckpt.get('rng')]   # one state per process that wrote it
     if len(rng) != max(num_distrib(), 1):
         raise ValueError(f"{path} was written by {len(rng)} process(es) and this run has {max(num_distrib(), 1)}: "
                          f"resume with the same number of processes (e.g. torchrun --nproc-per-node {len(rng)})")
-    set_rng_states(learn, rng[rank_distrib()])
-    return ckpt['epoch']
+    try:
+        learn.create_opt()
+        learn.opt.load_state_dict(dict(state=ckpt['opt']['state'], hypers=L(ckpt['opt']['hypers'])))
+        for p, state in learn.opt.state.items():
+            for k, v in state.items():
+                if isinstance(v, torch.Tensor): state[k] = v.to(p.device)
+        set_rng_states(learn, rng[rank_distrib()])
+        return int(ckpt['epoch'])
+    except (KeyError, TypeError, ValueError, IndexError, RuntimeError) as e:
+        raise ValueError(f"{path} is damaged: its optimizer or random states cannot be restored ({type(e).__name__}: {e})") from e

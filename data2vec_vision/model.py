@@ -6,7 +6,7 @@ Docs: https://data2vec-vision.github.io/data2vec_vision/model.html.md"""
 
 # %% ../nbs/02_model.ipynb #74e62263
 from __future__ import annotations
-import copy, json, os, tempfile
+import copy, errno, json, os, shutil, tempfile
 from functools import partial
 from pathlib import Path
 import torch
@@ -22,7 +22,8 @@ from .transforms import JoinPatchSequence
 __all__ = ['TARGET_LAYERS', 'TARGET_NORMS', 'MODEL_ARGS', 'MODEL_KEYS', 'DECODER_KEYS', 'CHECKPOINT_FORMAT', 'block_forward',
            'ViTEncoder', 'normalize_layer', 'make_targets', 'ChannelNorm', 'ConvDecoder', 'place_visible',
            'model_settings', 'model_from_settings', 'settings_of', 'Data2Vec', 'current_umask', 'atomic_save',
-           'load_checkpoint', 'timm_kwargs', 'encoder_state_dict', 'to_timm', 'save_timm']
+           'load_checkpoint', 'stored_config', 'check_weights', 'timm_kwargs', 'encoder_state_dict', 'to_timm',
+           'save_timm']
 
 # %% ../nbs/02_model.ipynb #e016ff4a
 def block_forward(block: Block, x: Tensor) -> tuple[Tensor, Tensor]:
@@ -56,7 +57,7 @@ class ViTEncoder(nn.Module):
         self.cls_token = nn.Parameter(torch.zeros(1, 1, embed_dim))
         self.pos_embed = nn.Parameter(torch.zeros(1, 1 + self.grid[0] * self.grid[1], embed_dim))
         self.pos_drop = nn.Dropout(drop_rate)
-        drop_paths = torch.linspace(0, drop_path_rate, depth).tolist()
+        drop_paths = [drop_path_rate * i / max(depth - 1, 1) for i in range(depth)]   # rising linearly from 0
         self.blocks = nn.ModuleList([
             Block(embed_dim, num_heads, mlp_ratio, qkv_bias=True, proj_drop=drop_rate, attn_drop=drop_rate,
                   init_values=init_values, drop_path=dp, norm_layer=partial(nn.LayerNorm, eps=1e-6))
@@ -286,11 +287,13 @@ def atomic_save(obj, path, write=None):
             os.fsync(f.fileno())
         os.chmod(tmp, 0o666 & ~current_umask())   # as `open` would make it: readable by others where the umask says so
         os.replace(tmp, path)
-    except OSError as e:
+    except (OSError, RuntimeError) as e:                   # torch.save reports a failed write as a RuntimeError
         Path(tmp).unlink(missing_ok=True)
         kept = f"the previous {path.name} is intact" if path.exists() else "nothing was written"
-        raise OSError(e.errno, f"Could not write {path} ({e.strerror or e}); {kept}. Free some space or choose "
-                               f"another folder, then resume.") from e
+        full = shutil.disk_usage(path.parent).free < (1 << 20)
+        reason = 'no space left on the device' if full else (getattr(e, 'strerror', None) or str(e).splitlines()[0][:200])
+        raise OSError(errno.ENOSPC if full else getattr(e, 'errno', None) or errno.EIO,
+                      f"Could not write {path} ({reason}); {kept}. Free some space or choose another folder, then resume.") from e
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
@@ -314,14 +317,43 @@ def save(self: Data2Vec, path, with_teacher: bool = False, **extra):
     state = {k: v for k, v in self.state_dict().items() if with_teacher or not k.startswith('teacher.')}
     atomic_save(dict(format=CHECKPOINT_FORMAT, config=json.dumps(self.config), model=state, **extra), path)
 
+def stored_config(ckpt: dict, path) -> dict:
+    "The model configuration a checkpoint holds, checked as the settings check a user's values, before anything is built"
+    try: config = json.loads(ckpt['config'])
+    except (KeyError, TypeError, ValueError) as e: raise ValueError(f"{path} holds no readable model configuration ({type(e).__name__})") from e
+    if not isinstance(config, dict): raise ValueError(f"{path}'s model configuration is not a mapping of settings")
+    unknown = sorted(set(config) - set(MODEL_KEYS + DECODER_KEYS))
+    if unknown: raise ValueError(f"{path}'s model configuration has entries no model takes: {unknown}")
+    try: model_settings(**config)
+    except ValueError as e: raise ValueError(f"{path}'s model configuration is not valid: {e}") from e
+    return config
+
+def check_weights(state, expected: dict, path):
+    "Refuse weights whose names or shapes differ from `expected` (name: shape) before any of them is used"
+    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
+        raise ValueError(f"{path}'s weights are not a mapping of tensors")
+    missing, unexpected = sorted(set(expected) - set(state)), sorted(set(state) - set(expected))
+    wrong = [f"{k} {tuple(state[k].shape)} (the configuration says {tuple(expected[k])})" for k in expected
+             if k in state and tuple(state[k].shape) != tuple(expected[k])]
+    for what, names in (('lacks', missing), ('has weights no model of its configuration has:', unexpected), ('has wrong shapes:', wrong)):
+        if names: raise ValueError(f"{path} {what} {', '.join(names[:3])}{' and more' if len(names) > 3 else ''}: "
+                                   f"the file is damaged or was changed by hand")
+
 @patch(cls_method=True)
-def from_pretrained(cls: Data2Vec, path, map_location=None) -> Data2Vec:
-    "Rebuild a `Data2Vec` from a file written by `save` or by training; in eval mode"
+def from_pretrained(cls: Data2Vec,
+                    path,                     # a file written by `save` or by training
+                    map_location=None,        # device to put the model on; the CPU when None
+                    teacher: bool = False) -> Data2Vec:  # require the file's own EMA teacher (a checkpoint.pt has it)
+    "Rebuild a `Data2Vec` from a file written by `save` or by training, checking it before building anything; in eval mode"
     ckpt = load_checkpoint(path)
-    model = cls(**json.loads(ckpt['config']))
-    state = ckpt['model']
-    if not any(k.startswith('teacher.') for k in state):
-        state = {**state, **{f'teacher.{k[len("student."):]}': v for k, v in state.items() if k.startswith('student.')}}
+    config = stored_config(ckpt, path)
+    with torch.device('meta'): expected = {k: v.shape for k, v in cls(**config).state_dict().items()}   # no memory used
+    state = ckpt.get('model')
+    if isinstance(state, dict) and not any(k.startswith('teacher.') for k in state):
+        if teacher: raise ValueError(f"{path} holds no EMA teacher (a student file does not): pass the checkpoint.pt of the run")
+        state = {**state, **{f'teacher.{k[len("student."):]}': v for k, v in state.items() if isinstance(k, str) and k.startswith('student.')}}
+    check_weights(state, expected, path)
+    model = cls(**config)
     model.load_state_dict(state)
     return model.to(map_location or 'cpu').eval()
 
