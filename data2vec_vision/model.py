@@ -13,17 +13,18 @@ import torch
 import torch.nn.functional as F
 from torch import nn, Tensor
 from fastcore.basics import patch
-from timm.layers import PatchEmbed, resample_abs_pos_embed, trunc_normal_
+from timm.layers import DropPath, Mlp, PatchEmbed, resample_abs_pos_embed, trunc_normal_
 from timm.models.vision_transformer import Block, VisionTransformer
 from .settings import SETTINGS, resolve_settings
 from .transforms import JoinPatchSequence
 
 # %% auto #0
 __all__ = ['TARGET_LAYERS', 'TARGET_NORMS', 'MODEL_ARGS', 'MODEL_KEYS', 'DECODER_KEYS', 'CHECKPOINT_FORMAT', 'block_forward',
-           'ViTEncoder', 'normalize_layer', 'make_targets', 'ChannelNorm', 'ConvDecoder', 'place_visible',
-           'model_settings', 'model_from_settings', 'settings_of', 'Data2Vec', 'current_umask', 'atomic_save',
-           'load_checkpoint', 'stored_config', 'check_weights', 'timm_kwargs', 'encoder_state_dict', 'to_timm',
-           'save_timm']
+           'ViTEncoder', 'relative_position_index', 'resize_relative_table', 'RelativePositionBias', 'RelPosAttention',
+           'RelPosBlock', 'BeitEncoder', 'normalize_layer', 'make_targets', 'ChannelNorm', 'ConvDecoder',
+           'place_visible', 'model_settings', 'model_from_settings', 'settings_of', 'Data2Vec', 'current_umask',
+           'atomic_save', 'load_checkpoint', 'is_ours', 'stored_config', 'check_weights', 'timm_kwargs',
+           'encoder_state_dict', 'to_timm', 'save_timm']
 
 # %% ../nbs/02_model.ipynb #e016ff4a
 def block_forward(block: Block, x: Tensor) -> tuple[Tensor, Tensor]:
@@ -47,7 +48,8 @@ class ViTEncoder(nn.Module):
                  mlp_ratio: float = 4.,      # FFN hidden width / D
                  drop_rate: float = 0.,      # dropout after the position embedding and in the blocks
                  drop_path_rate: float = 0., # stochastic depth, rising linearly to this over the blocks
-                 init_values: float | None = None):  # layer scale initial value; None for no layer scale
+                 init_values: float | None = None,  # layer scale initial value; None for no layer scale
+                 eps: float = 1e-6):         # LayerNorm epsilon
         super().__init__()
         if img_size % patch_size:
             raise ValueError(f"img_size {img_size} is not divisible by patch_size {patch_size}: "
@@ -60,9 +62,9 @@ class ViTEncoder(nn.Module):
         drop_paths = [drop_path_rate * i / max(depth - 1, 1) for i in range(depth)]   # rising linearly from 0
         self.blocks = nn.ModuleList([
             Block(embed_dim, num_heads, mlp_ratio, qkv_bias=True, proj_drop=drop_rate, attn_drop=drop_rate,
-                  init_values=init_values, drop_path=dp, norm_layer=partial(nn.LayerNorm, eps=1e-6))
+                  init_values=init_values, drop_path=dp, norm_layer=partial(nn.LayerNorm, eps=eps))
             for dp in drop_paths])
-        self.norm = nn.LayerNorm(embed_dim, eps=1e-6)
+        self.norm = nn.LayerNorm(embed_dim, eps=eps)
         self.reset_parameters()
 
     def reset_parameters(self):
@@ -108,6 +110,144 @@ class ViTEncoder(nn.Module):
         x = torch.cat([cls, visible], dim=1)
         for block in self.blocks: x = block(x)
         return self.norm(x)
+
+# %% ../nbs/02_model.ipynb #586656e4
+def relative_position_index(grid: tuple) -> Tensor:
+    "Index `[1+L, 1+L]` into a relative position table: one entry per 2-D offset between patches, then CLS-to-patch, patch-to-CLS, CLS-to-CLS"
+    gh, gw = grid
+    coords = torch.stack(torch.meshgrid(torch.arange(gh), torch.arange(gw), indexing='ij')).flatten(1)   # [2, L]
+    offsets = coords[:, :, None] - coords[:, None, :]                                           # [2, L, L]
+    n = (2 * gh - 1) * (2 * gw - 1)
+    index = torch.empty(gh * gw + 1, gh * gw + 1, dtype=torch.long)
+    index[1:, 1:] = (offsets[0] + gh - 1) * (2 * gw - 1) + offsets[1] + gw - 1
+    index[0, :], index[:, 0], index[0, 0] = n, n + 1, n + 2
+    return index
+
+def resize_relative_table(table: Tensor,  # `[(2gh-1)(2gw-1) + 3, heads]`
+                          old_grid: tuple, new_grid: tuple) -> Tensor:
+    "The table for another grid: its 2-D part resized bilinearly, the three CLS entries kept"
+    if tuple(old_grid) == tuple(new_grid): return table
+    (oh, ow), (nh, nw) = old_grid, new_grid
+    part = table[:-3].reshape(2 * oh - 1, 2 * ow - 1, -1).permute(2, 0, 1)[None]                # [1, heads, 2oh-1, 2ow-1]
+    part = F.interpolate(part.float(), size=(2 * nh - 1, 2 * nw - 1), mode='bilinear', align_corners=False)
+    return torch.cat([part[0].permute(1, 2, 0).reshape(-1, table.shape[1]).to(table.dtype), table[-3:]])
+
+class RelativePositionBias(nn.Module):
+    "A relative position bias table `[(2gh-1)(2gw-1) + 3, heads]`, as the biases `[heads, 1+L, 1+L]` it gives on a grid"
+    def __init__(self, grid: tuple, num_heads: int):
+        super().__init__()
+        self.grid = tuple(grid)
+        self.relative_position_bias_table = nn.Parameter(torch.zeros((2 * grid[0] - 1) * (2 * grid[1] - 1) + 3, num_heads))
+
+    def forward(self, grid: tuple) -> Tensor:
+        table = resize_relative_table(self.relative_position_bias_table, self.grid, grid)
+        n = grid[0] * grid[1] + 1
+        return table[relative_position_index(grid).to(table.device).view(-1)].view(n, n, -1).permute(2, 0, 1)   # [heads, N, N]
+
+# %% ../nbs/02_model.ipynb #03f04335
+class RelPosAttention(nn.Module):
+    "BEiT's attention: query and value biases but no key bias, and a relative position bias (its own `grid` table, and/or one passed in)"
+    def __init__(self, dim: int, num_heads: int, grid: tuple | None = None, attn_drop: float = 0., proj_drop: float = 0.):
+        super().__init__()
+        self.num_heads = num_heads
+        self.qkv = nn.Linear(dim, 3 * dim, bias=False)
+        self.q_bias, self.v_bias = nn.Parameter(torch.zeros(dim)), nn.Parameter(torch.zeros(dim))
+        self.rel_pos_bias = RelativePositionBias(grid, num_heads) if grid else None
+        self.attn_drop, self.proj, self.proj_drop = attn_drop, nn.Linear(dim, dim), nn.Dropout(proj_drop)
+
+    def forward(self, x: Tensor, grid: tuple, bias: Tensor | None = None) -> Tensor:   # x `[B, N, D]`, bias `[heads, N, N]`
+        B, N, D = x.shape
+        qkv_bias = torch.cat([self.q_bias, torch.zeros_like(self.v_bias), self.v_bias])
+        q, k, v = F.linear(x, self.qkv.weight, qkv_bias).view(B, N, 3, self.num_heads, D // self.num_heads).permute(2, 0, 3, 1, 4)
+        if self.rel_pos_bias is not None: bias = self.rel_pos_bias(grid) + (0 if bias is None else bias)
+        x = F.scaled_dot_product_attention(q, k, v, attn_mask=None if bias is None else bias.to(q.dtype)[None],
+                                           dropout_p=self.attn_drop if self.training else 0.)                    # [B, heads, N, D/heads]
+        return self.proj_drop(self.proj(x.transpose(1, 2).reshape(B, N, D)))
+
+class RelPosBlock(nn.Module):
+    "A pre-norm transformer block with `RelPosAttention` and optional layer scale (`gamma_1`, `gamma_2`)"
+    def __init__(self, dim: int, num_heads: int, mlp_ratio: float, grid: tuple | None, init_values: float | None,
+                 drop: float = 0., drop_path: float = 0., eps: float = 1e-6):
+        super().__init__()
+        self.norm1, self.norm2 = nn.LayerNorm(dim, eps=eps), nn.LayerNorm(dim, eps=eps)
+        self.attn = RelPosAttention(dim, num_heads, grid, drop, drop)
+        self.mlp = Mlp(dim, int(dim * mlp_ratio), drop=drop)
+        self.gamma_1 = nn.Parameter(init_values * torch.ones(dim)) if init_values else None
+        self.gamma_2 = nn.Parameter(init_values * torch.ones(dim)) if init_values else None
+        self.drop_path = DropPath(drop_path) if drop_path else nn.Identity()
+
+    def forward_parts(self, x: Tensor, grid: tuple, bias: Tensor | None = None) -> tuple[Tensor, Tensor]:
+        "The block's output and its FFN output before the residual"
+        a = self.attn(self.norm1(x), grid, bias)
+        x = x + self.drop_path(a if self.gamma_1 is None else self.gamma_1 * a)
+        ffn = self.mlp(self.norm2(x))
+        ffn = ffn if self.gamma_2 is None else self.gamma_2 * ffn
+        return x + self.drop_path(ffn), ffn
+
+class BeitEncoder(ViTEncoder):
+    "The encoder of the official data2vec models (BEiT's): relative position bias, q/v biases, optional absolute positions and mean pooling"
+    def __init__(self, img_size: int, patch_size: int, in_chans: int, embed_dim: int, depth: int, num_heads: int,
+                 mlp_ratio: float = 4., drop_rate: float = 0., drop_path_rate: float = 0., init_values: float | None = None,
+                 rel_pos_bias: str = 'shared',     # 'shared' by all blocks, one 'per_block', or 'none'
+                 abs_pos_embed: bool = False,      # learned absolute positions too
+                 mean_pooling: bool = False,       # no final norm; `fc_norm` of the mean patch token pools
+                 eps: float = 1e-6):               # LayerNorm epsilon
+        nn.Module.__init__(self)
+        if img_size % patch_size:
+            raise ValueError(f"img_size {img_size} is not divisible by patch_size {patch_size}: "
+                             f"choose sizes with img_size a multiple of patch_size, e.g. {img_size // patch_size * patch_size}")
+        self.patch_size, self.embed_dim, self.grid = patch_size, embed_dim, (img_size // patch_size,) * 2
+        self.patch_embed = PatchEmbed(img_size, patch_size, in_chans, embed_dim, strict_img_size=False)
+        self.cls_token = nn.Parameter(torch.zeros(1, 1, embed_dim))
+        self.pos_embed = nn.Parameter(torch.zeros(1, 1 + self.grid[0] * self.grid[1], embed_dim)) if abs_pos_embed else None
+        self.pos_drop = nn.Dropout(drop_rate)
+        self.rel_pos_bias = RelativePositionBias(self.grid, num_heads) if rel_pos_bias == 'shared' else None
+        drop_paths = [drop_path_rate * i / max(depth - 1, 1) for i in range(depth)]
+        self.blocks = nn.ModuleList([RelPosBlock(embed_dim, num_heads, mlp_ratio, self.grid if rel_pos_bias == 'per_block' else None,
+                                                 init_values, drop_rate, dp, eps) for dp in drop_paths])
+        self.norm = nn.Identity() if mean_pooling else nn.LayerNorm(embed_dim, eps=eps)
+        self.fc_norm = nn.LayerNorm(embed_dim, eps=eps) if mean_pooling else None
+        self.reset_parameters()
+
+    def reset_parameters(self):
+        if self.pos_embed is not None: trunc_normal_(self.pos_embed, std=0.02)
+        trunc_normal_(self.cls_token, std=0.02)
+        for m in self.modules():
+            if isinstance(m, nn.Linear):
+                trunc_normal_(m.weight, std=0.02)
+                if m.bias is not None: nn.init.zeros_(m.bias)
+
+    def pos_embed_for(self, grid: tuple):
+        return None if self.pos_embed is None else super().pos_embed_for(grid)
+
+    def embed(self, images: Tensor, mask: Tensor | None = None, mask_token: Tensor | None = None) -> Tensor:
+        x = self.patch_embed(images)                                            # [B, L, D]
+        if mask is not None: x = torch.where(mask[..., None], mask_token.to(x.dtype), x)
+        x = torch.cat([self.cls_token.expand(len(x), -1, -1), x], dim=1)        # [B, 1+L, D]
+        pos = self.pos_embed_for(self.grid_of(images))
+        return self.pos_drop(x if pos is None else x + pos)
+
+    def grid_of(self, images: Tensor) -> tuple: return (images.shape[-2] // self.patch_size, images.shape[-1] // self.patch_size)
+
+    def forward(self, images: Tensor, mask: Tensor | None = None, mask_token: Tensor | None = None,
+                layer_output: str = 'block') -> tuple[Tensor, list]:
+        "Final tokens `[B, 1+L, D]` (normed, unless `mean_pooling`) and one tensor `[B, 1+L, D]` per block"
+        if layer_output not in TARGET_LAYERS: raise ValueError(f"layer_output must be one of {TARGET_LAYERS}, got {layer_output!r}")
+        grid = self.grid_of(images)
+        x = self.embed(images, mask, mask_token)
+        bias = None if self.rel_pos_bias is None else self.rel_pos_bias(grid)   # [heads, N, N], shared by the blocks
+        layers = []
+        for block in self.blocks:
+            x, ffn = block.forward_parts(x, grid, bias)
+            layers.append(x if layer_output == 'block' else ffn)
+        return self.norm(x), layers
+
+    def pooled(self, tokens: Tensor) -> Tensor:
+        "An image's feature `[B, D]` from the final tokens: `fc_norm` of the mean patch token (mean pooling), else the CLS token"
+        return self.fc_norm(tokens[:, 1:].mean(1)) if self.fc_norm is not None else tokens[:, 0]
+
+    def forward_visible(self, images: Tensor, mask: Tensor) -> Tensor:
+        raise ValueError("The BEiT encoder form trains with the data2vec (v1) recipe, which encodes every token: use recipe='v1'")
 
 # %% ../nbs/02_model.ipynb #9608b20c
 TARGET_NORMS = SETTINGS['target_norm'].choices     # ('layer', 'instance', 'none')
@@ -172,7 +312,8 @@ def place_visible(visible: Tensor,        # encoded visible tokens `[B, L_visibl
 # %% ../nbs/02_model.ipynb #e88b68f2
 MODEL_ARGS = dict(img_size='image_size', embed_dim='hidden_dim', depth='n_encoders')   # `Data2Vec`'s (timm's) names for settings
 MODEL_KEYS = ('img_size', 'patch_size', 'in_chans', 'embed_dim', 'depth', 'num_heads', 'mlp_ratio', 'dropout', 'drop_path',
-              'layer_scale', 'k', 'target_layer', 'target_norm', 'final_norm', 'recipe', 'preset')
+              'layer_scale', 'encoder', 'rel_pos_bias', 'abs_pos_embed', 'mean_pooling', 'layer_norm_eps', 'k', 'target_layer',
+              'target_norm', 'final_norm', 'recipe', 'preset')
 DECODER_KEYS = ('decoder_dim', 'decoder_layers', 'decoder_groups')
 
 def model_settings(**args) -> dict:
@@ -202,6 +343,11 @@ class Data2Vec(nn.Module):
                  dropout: float | None = None,    # dropout in the student's blocks
                  drop_path: float | None = None,  # stochastic depth of the student
                  layer_scale: float | None = None,  # layer scale initial value (1e-4 in data2vec's ViT-B); 0 for none
+                 encoder: str | None = None,      # 'vit' (timm's ViT) or 'beit' (the official data2vec models' form)
+                 rel_pos_bias: str | None = None, # BEiT form: relative position bias 'shared', 'per_block' or 'none'
+                 abs_pos_embed: bool | None = None,  # BEiT form: learned absolute positions too
+                 mean_pooling: bool | None = None,   # BEiT form: no final norm, mean pooling with its own LayerNorm
+                 layer_norm_eps: float | None = None,  # LayerNorm epsilon of the encoder
                  k: int | None = None,            # number of top blocks averaged into the targets; half of `depth` when None
                  target_layer: str | None = None, # per-block target: 'block' output or 'ffn' output before the residual
                  target_norm: str | None = None,  # per-block target normalisation: 'layer', 'instance' or 'none'
@@ -214,11 +360,15 @@ class Data2Vec(nn.Module):
         super().__init__()
         c = self.config = model_settings(img_size=img_size, patch_size=patch_size, in_chans=in_chans, embed_dim=embed_dim,
                                          depth=depth, num_heads=num_heads, mlp_ratio=mlp_ratio, dropout=dropout,
-                                         drop_path=drop_path, layer_scale=layer_scale, k=k, target_layer=target_layer,
+                                         drop_path=drop_path, layer_scale=layer_scale, encoder=encoder, rel_pos_bias=rel_pos_bias,
+                                         abs_pos_embed=abs_pos_embed, mean_pooling=mean_pooling, layer_norm_eps=layer_norm_eps,
+                                         k=k, target_layer=target_layer,
                                          target_norm=target_norm, final_norm=final_norm, recipe=recipe, decoder_dim=decoder_dim,
                                          decoder_layers=decoder_layers, decoder_groups=decoder_groups, preset=preset)
-        self.student = ViTEncoder(c['img_size'], c['patch_size'], c['in_chans'], c['embed_dim'], c['depth'], c['num_heads'],
-                                  c['mlp_ratio'], c['dropout'], c['drop_path'], c['layer_scale'] or None)
+        shape = (c['img_size'], c['patch_size'], c['in_chans'], c['embed_dim'], c['depth'], c['num_heads'], c['mlp_ratio'],
+                 c['dropout'], c['drop_path'], c['layer_scale'] or None)
+        self.student = (BeitEncoder(*shape, c['rel_pos_bias'], c['abs_pos_embed'], c['mean_pooling'], c['layer_norm_eps'])
+                        if c['encoder'] == 'beit' else ViTEncoder(*shape, eps=c['layer_norm_eps']))
         if c['recipe'] == 'v1':
             self.mask_token = nn.Parameter(torch.zeros(1, 1, c['embed_dim']))
             trunc_normal_(self.mask_token, std=0.02)
@@ -317,6 +467,13 @@ def save(self: Data2Vec, path, with_teacher: bool = False, **extra):
     state = {k: v for k, v in self.state_dict().items() if with_teacher or not k.startswith('teacher.')}
     atomic_save(dict(format=CHECKPOINT_FORMAT, config=json.dumps(self.config), model=state, **extra), path)
 
+def is_ours(path) -> bool:
+    "Whether `path` is a file this library wrote (a zip archive whose records carry its format tag), judged without unpickling"
+    import zipfile
+    path = Path(path)
+    if not path.is_file() or not zipfile.is_zipfile(path): return False
+    with zipfile.ZipFile(path) as z: return any(n.endswith('/data.pkl') and CHECKPOINT_FORMAT.encode() in z.read(n) for n in z.namelist())
+
 def stored_config(ckpt: dict, path) -> dict:
     "The model configuration a checkpoint holds, checked as the settings check a user's values, before anything is built"
     try: config = json.loads(ckpt['config'])
@@ -341,10 +498,13 @@ def check_weights(state, expected: dict, path):
 
 @patch(cls_method=True)
 def from_pretrained(cls: Data2Vec,
-                    path,                     # a file written by `save` or by training
+                    path,                     # a file written by `save` or by training; or an official model (see below)
                     map_location=None,        # device to put the model on; the CPU when None
                     teacher: bool = False) -> Data2Vec:  # require the file's own EMA teacher (a checkpoint.pt has it)
     "Rebuild a `Data2Vec` from a file written by `save` or by training, checking it before building anything; in eval mode"
+    if not is_ours(path):
+        from data2vec_vision.official import load_official   # the official layouts live in their own module, which imports this one
+        return load_official(path, teacher).to(map_location or 'cpu')
     ckpt = load_checkpoint(path)
     config = stored_config(ckpt, path)
     with torch.device('meta'): expected = {k: v.shape for k, v in cls(**config).state_dict().items()}   # no memory used
@@ -361,6 +521,8 @@ def from_pretrained(cls: Data2Vec,
 def timm_kwargs(model: Data2Vec) -> dict:
     "The arguments of timm's `VisionTransformer` (and `timm.create_model`) that give `model`'s encoder architecture"
     c = model.config
+    if c.get('encoder', 'vit') != 'vit':
+        raise ValueError("timm's VisionTransformer takes the timm ViT form; a model of the BEiT form goes to transformers (official.save_hf)")
     return dict(img_size=c['img_size'], patch_size=c['patch_size'], in_chans=c['in_chans'], embed_dim=c['embed_dim'],
                 depth=c['depth'], num_heads=c['num_heads'], mlp_ratio=c['mlp_ratio'], init_values=c['layer_scale'] or None)
 
