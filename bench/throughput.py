@@ -1,104 +1,91 @@
-"""Training-step throughput of data2vec (v1 and v2) against a plain timm ViT of the same size doing
-forward + backward + AdamW (the baseline), in the same process, with the achieved FLOP/s against this machine's
-matrix-multiply peak measured in the same run.
+"""Training-step throughput of data2vec (v1 and v2, with the command line's default settings) against a plain timm ViT of
+the same size doing forward + backward + AdamW (the baseline), eager and compiled (`--compile`), in float32 and in bf16
+autocast, all in the same process. Ratios are against the eager float32 step of the same kind.
 
-    python bench/throughput.py                      # CPU: the cpu preset at 32 and 64 px, ViT-S/16 at 224 px
-    python bench/throughput.py --device cuda --precision bf16
+    python bench/throughput.py                          # CPU: the cpu preset at 64 px
+    python bench/throughput.py --device cuda --sizes "ViT-B/16 224 px"
 
-FLOPs are counted by torch's FlopCounterMode on one step (matrix multiplies and convolutions, forward and backward);
-the teacher's forward is included in the data2vec steps. The same script runs unchanged on a GPU.
+The data2vec step is the library's: `masked_batch` (masks, the teacher's targets once per image, the repeated views),
+the model's forward, `Data2VecLoss`, the optimizer step and the EMA update; the teacher runs under bf16 autocast in
+the bf16 columns, as `--teacher-precision auto` runs it on a device with native bf16.
 """
 import argparse, time
+from functools import partial
 import torch
-from torch.utils.flop_counter import FlopCounterMode
 from timm.models.vision_transformer import VisionTransformer
-from data2vec_vision.callback import Data2VecLoss
-from data2vec_vision.learner import MASKS
-from data2vec_vision.settings import resolve_settings
+from data2vec_vision.callback import Data2VecLoss, masked_batch
+from data2vec_vision.learner import MASKS, compile_model
 from data2vec_vision.model import Data2Vec, timm_kwargs
+from data2vec_vision.settings import resolve_settings
 
-SIZES = {   # name: (model arguments, batch size on CPU, batch size on GPU)
-    'cpu preset 32 px': (dict(img_size=32, patch_size=8, embed_dim=192, depth=6, num_heads=3, k=3), 64, 256),
-    'cpu preset 64 px': (dict(img_size=64, patch_size=8, embed_dim=192, depth=6, num_heads=3, k=3), 64, 256),
-    'ViT-S/16 224 px': (dict(img_size=224, patch_size=16, embed_dim=384, depth=12, num_heads=6, k=6), 16, 128),
+SIZES = {   # name: (Data2Vec arguments, batch size on CPU, batch size on GPU)
+    'cpu preset 64 px': (dict(preset='cpu'), 64, 256),
+    'cpu preset 32 px': (dict(preset='cpu', img_size=32), 64, 256),
+    'ViT-S/16 224 px': (dict(preset='vit_small'), 16, 128),
+    'ViT-B/16 224 px': (dict(preset='vit_base'), 8, 128),
 }
+MODES = [('eager', 'fp32'), ('eager', 'bf16'), ('compiled', 'fp32'), ('compiled', 'bf16')]
 
 def sync(device):
     if device.type == 'cuda': torch.cuda.synchronize()
 
-def matmul_peak(device, dtype, n=2048, reps=10):
-    "FLOP/s of an n x n matrix multiply, the best of a few timings"
-    a, b = torch.randn(n, n, device=device, dtype=dtype), torch.randn(n, n, device=device, dtype=dtype)
-    for _ in range(2): a @ b
-    best = float('inf')
-    for _ in range(reps):
-        sync(device); t = time.perf_counter(); a @ b; sync(device)
-        best = min(best, time.perf_counter() - t)
-    return 2 * n ** 3 / best
-
-def baseline_step(model, opt, images, autocast):
-    with autocast: loss = model(images).float().pow(2).mean()
+def baseline_step(model, opt, images, bf16):
+    with torch.autocast(images.device.type, dtype=torch.bfloat16, enabled=bf16): loss = model(images).float().pow(2).mean()
     loss.backward(); opt.step(); opt.zero_grad()
 
-def data2vec_step(model, opt, loss_fn, images, mask_fn, n_masks, autocast):
-    targets = model.targets(images)
-    if n_masks > 1: images, targets = images.repeat_interleave(n_masks, 0), targets.repeat_interleave(n_masks, 0)
-    grid = (images.shape[-2] // model.config['patch_size'],) * 2
-    mask = mask_fn(len(images), grid, device=images.device)
-    with autocast: pred = model(images, mask)
+def data2vec_step(model, opt, loss_fn, images, mask_fn, n_masks, bf16):
+    images, mask, targets = masked_batch(model, images, mask_fn, n_masks, teacher_bf16=bf16)
+    with torch.autocast(images.device.type, dtype=torch.bfloat16, enabled=bf16): pred = model(images, mask)
     loss = loss_fn(tuple(p.float() for p in pred), targets, mask)
     loss.backward(); opt.step(); opt.zero_grad()
     model.ema_update(0.999)
 
-def measure(step, device, steps):
-    "Seconds per step (median of `steps` after two warm-up steps), FLOPs of one step, peak GPU memory in MiB"
-    if device.type == 'cuda': torch.cuda.reset_peak_memory_stats()
-    for _ in range(2): step()
-    with FlopCounterMode(display=False) as counter: step()
+def seconds_per_step(step, device, steps: int) -> float:
+    "Median seconds of `steps` steps, after three warm-up steps (a compiled step compiles in the first)"
+    for _ in range(3): step()
     times = []
     for _ in range(steps):
         sync(device); t = time.perf_counter(); step(); sync(device)
         times.append(time.perf_counter() - t)
-    mem = torch.cuda.max_memory_allocated() / 2**20 if device.type == 'cuda' else float('nan')
-    return sorted(times)[len(times) // 2], counter.get_total_flops(), mem
+    return sorted(times)[len(times) // 2]
+
+def make_step(kind: str, args: dict, images, compiled: bool, bf16: bool):
+    "A training step of `kind` ('baseline', 'v1', 'v2') on a fresh model"
+    torch.manual_seed(0)
+    if kind == 'baseline':
+        vit = VisionTransformer(**{**timm_kwargs(Data2Vec(**args, recipe='v1')), 'num_classes': 0}).to(images.device)
+        if compiled: vit.compile(dynamic=False)
+        opt = torch.optim.AdamW(vit.parameters(), lr=1e-4)
+        return lambda: baseline_step(vit, opt, images, bf16)
+    s = resolve_settings(dict(preset=args['preset'], recipe=kind))
+    model = Data2Vec(**args, recipe=kind).to(images.device).train()
+    if compiled: compile_model(model)
+    opt = torch.optim.AdamW([q for q in model.parameters() if q.requires_grad], lr=1e-4)
+    mask_fn, loss_fn = partial(MASKS[s['mask']], mask_ratio=s['mask_ratio']), Data2VecLoss(s['beta'], s['cls_weight'])
+    return lambda: data2vec_step(model, opt, loss_fn, images, mask_fn, s['n_masks'], bf16)
 
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument('--device', default='cpu')
-    p.add_argument('--precision', default='fp32', choices=['fp32', 'bf16'])
-    p.add_argument('--steps', type=int, default=5)
-    p.add_argument('--sizes', nargs='+', default=list(SIZES))
+    p.add_argument('--steps', type=int, default=7)
+    p.add_argument('--sizes', nargs='+', default=['cpu preset 64 px'])
     a = p.parse_args()
-    device, dtype = torch.device(a.device), torch.bfloat16 if a.precision == 'bf16' else torch.float32
-    peak = matmul_peak(device, dtype)
-    print(f"{device}, {a.precision}: matrix-multiply peak {peak / 1e9:.1f} GFLOP/s, {torch.get_num_threads()} threads\n", flush=True)
-    print("| size | batch | step | images/s | masked views/s | vs baseline | GFLOP/s | % of matmul peak | peak memory (MiB) |")
-    print("|---|---|---|---|---|---|---|---|---|")
+    device = torch.device(a.device)
+    print(f"{device}, {torch.get_num_threads()} threads, torch {torch.__version__}; images/s (x eager fp32 of the same step), "
+          f"median of {a.steps} steps\n", flush=True)
+    print("| size | batch | step | " + " | ".join(f"{c} {p}" for c, p in MODES) + " |")
+    print("|---|---|---|" + "---|" * len(MODES))
     for name in a.sizes:
         args, bs_cpu, bs_gpu = SIZES[name]
         bs = bs_gpu if device.type == 'cuda' else bs_cpu
-        images = torch.randn(bs, 3, args['img_size'], args['img_size'], device=device)
-        autocast = torch.autocast(device.type, dtype=torch.bfloat16, enabled=a.precision == 'bf16')
-        rows = []
-        torch.manual_seed(0)
-        vit = VisionTransformer(**{**timm_kwargs(Data2Vec(**args)), 'num_classes': 0}).to(device)
-        opt = torch.optim.AdamW(vit.parameters(), lr=1e-4)
-        rows.append(('baseline timm ViT', 1, measure(lambda: baseline_step(vit, opt, images, autocast), device, a.steps)))
-        del vit, opt
-        for recipe in ('v1', 'v2'):
-            torch.manual_seed(0)
-            model = Data2Vec(**args, recipe=recipe).to(device).train()
-            d = resolve_settings(dict(recipe=recipe))
-            opt = torch.optim.AdamW([q for q in model.parameters() if q.requires_grad], lr=1e-4)
-            mask_fn = lambda n, grid, device, m=MASKS[d['mask']], r=d['mask_ratio']: m(n, grid, r, device=device)
-            loss_fn = Data2VecLoss(d['beta'], d['cls_weight'])
-            step = lambda: data2vec_step(model, opt, loss_fn, images, mask_fn, d['n_masks'], autocast)
-            rows.append((f"data2vec {recipe} ({d['n_masks']} mask{'s' if d['n_masks'] > 1 else ''})", d['n_masks'], measure(step, device, a.steps)))
-            del model, opt
-        base = bs / rows[0][2][0]
-        for step_name, n_masks, (sec, flops, mem) in rows:
-            ips = bs / sec
-            print(f"| {name} | {bs} | {step_name} | {ips:.1f} | {ips * n_masks:.1f} | {ips / base:.2f} | {flops / sec / 1e9:.1f} "
-                  f"| {100 * flops / sec / peak:.0f}% | {'-' if mem != mem else f'{mem:.0f}'} |", flush=True)
+        size = resolve_settings(dict(preset=args['preset']))['image_size'] if 'img_size' not in args else args['img_size']
+        images = torch.randn(bs, 3, size, size, device=device)
+        for kind in ('baseline', 'v1', 'v2'):
+            rates = []
+            for compiled, precision in MODES:
+                torch._dynamo.reset()
+                rates.append(bs / seconds_per_step(make_step(kind, args, images, compiled == 'compiled', precision == 'bf16'), device, a.steps))
+            label = 'timm ViT' if kind == 'baseline' else f"data2vec {kind} ({resolve_settings(dict(preset=args['preset'], recipe=kind))['n_masks']} masks)"
+            print(f"| {name} | {bs} | {label} | " + " | ".join(f"{r:.1f} ({r / rates[0]:.2f}x)" for r in rates) + " |", flush=True)
 
 if __name__ == '__main__': main()

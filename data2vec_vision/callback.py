@@ -14,7 +14,7 @@ from fastai.callback.core import Callback
 from fastcore.basics import store_attr
 
 # %% auto #0
-__all__ = ['tau_at', 'Data2VecLoss', 'unwrap', 'spread', 'Data2VecCallback', 'CollapseWarning', 'plot_data2vec']
+__all__ = ['tau_at', 'Data2VecLoss', 'unwrap', 'spread', 'masked_batch', 'Data2VecCallback', 'CollapseWarning', 'plot_data2vec']
 
 # %% ../nbs/03_callback.ipynb #51d60495
 def tau_at(pct: float,                 # fraction of training done, in [0, 1]
@@ -51,6 +51,20 @@ def spread(t: Tensor) -> float:
     "Standard deviation over tokens, averaged over channels, of `t` `[N, D]`"
     return t.detach().float().std(dim=0).mean().item() if len(t) > 1 else 0.
 
+def masked_batch(model,                  # a `Data2Vec` (not wrapped)
+                 images: Tensor,         # a batch `[B, C, H, W]` (or patch sequences)
+                 mask_fn,                # draws masks: `mask_fn(batch_size, grid, device=...)`
+                 n_masks: int = 1,       # masked copies of each image
+                 teacher_bf16: bool = False) -> tuple:  # the teacher's pass under bf16 autocast
+    "One training step's inputs: `(images, mask)` for the student, each image `n_masks` times, and the teacher's `targets` (run once per image)"
+    images = model.as_images(images)
+    p = model.config['patch_size']
+    grid = (images.shape[-2] // p, images.shape[-1] // p)
+    with torch.autocast(images.device.type, dtype=torch.bfloat16, enabled=teacher_bf16):
+        targets = model.targets(images).float()                               # [B, L, D], once per image
+    if n_masks > 1: images, targets = images.repeat_interleave(n_masks, 0), targets.repeat_interleave(n_masks, 0)
+    return images, mask_fn(len(images), grid, device=images.device), targets  # ..., [B * n_masks, L], ...
+
 class Data2VecCallback(Callback):
     "Masks and teacher targets before each batch, the EMA teacher after each optimizer step"
     order = 0   # after TrainEvalCallback, before the student's mixed precision
@@ -69,15 +83,7 @@ class Data2VecCallback(Callback):
 
     def before_batch(self):
         self.learn.tau = tau_at(self.learn.pct_train, self.tau_initial, self.tau_end, self.tau_increase_pct)
-        model = unwrap(self.learn.model)
-        images = model.as_images(self.xb[0])
-        p = model.config['patch_size']
-        grid = (images.shape[-2] // p, images.shape[-1] // p)
-        with torch.autocast(images.device.type, dtype=torch.bfloat16, enabled=self.teacher_bf16):
-            targets = model.targets(images).float()                           # [B, L, D], once per image
-        if self.n_masks > 1:
-            images, targets = images.repeat_interleave(self.n_masks, 0), targets.repeat_interleave(self.n_masks, 0)
-        mask = self.mask_fn(len(images), grid, device=images.device)          # [B * n_masks, L]
+        images, mask, targets = masked_batch(unwrap(self.learn.model), self.xb[0], self.mask_fn, self.n_masks, self.teacher_bf16)
         self.learn.xb, self.learn.yb = (images, mask), (targets, mask)
 
     def after_loss(self):

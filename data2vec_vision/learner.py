@@ -26,7 +26,7 @@ from .settings import resolve_settings
 
 # %% auto #0
 __all__ = ['NO_DECAY_NAMES', 'MASKS', 'no_decay_params', 'NoWeightDecay', 'BF16Autocast', 'has_native_bf16',
-           'resolve_teacher_precision', 'resolve_precision', 'learner_settings', 'data2vec_learner',
+           'resolve_teacher_precision', 'resolve_precision', 'compile_model', 'learner_settings', 'data2vec_learner',
            'StopOnNonFiniteLoss', 'rng_states', 'set_rng_states', 'all_ranks', 'Data2VecCheckpoint',
            'save_training_state', 'resume']
 
@@ -77,6 +77,12 @@ def resolve_precision(precision: str, device) -> str:
 # %% ../nbs/05_learner.ipynb #ba749f81
 MASKS = dict(block=block_mask, inverse_block=inverse_block_mask, random=random_mask)
 
+def compile_model(model: Data2Vec) -> Data2Vec:
+    "Compile the student (its visible-only forward too), the teacher and the head with `torch.compile`, static shapes, in place"
+    for module in (model.student, model.teacher, model.head): module.compile(dynamic=False)   # parameter names unchanged
+    if model.config['recipe'] == 'v2': model.student.forward_visible = torch.compile(model.student.forward_visible, dynamic=False)
+    return model
+
 def learner_settings(model: Data2Vec, **given) -> dict:
     "The resolved settings of a run training `model` (its preset, recipe and architecture) with the values in `given` (None: not given)"
     mask = given.get('mask')
@@ -99,13 +105,15 @@ def data2vec_learner(dls,                        # `DataLoaders` of images `(xb,
                      clip: float | None = None,        # gradient norm clipping; 0 for none
                      precision: str | None = None,     # the student's: 'auto', 'fp32', 'bf16' or 'fp16'
                      teacher_precision: str | None = None,  # the teacher's: 'auto' (bf16 where native), 'fp32' or 'bf16'
+                     compile: bool | None = None,      # compile the student, teacher and decoder (`compile_model`)
                      cbs=None,                   # more callbacks
                      **kwargs) -> Learner:       # passed to `Learner`, e.g. `path`
     "A fastai `Learner` that pretrains `model` by data2vec on `dls`; `learn.settings` holds every setting in force"
     s = learner_settings(model, mask=mask, mask_ratio=mask_ratio, n_masks=n_masks, beta=beta, cls_weight=cls_weight,
                          tau_initial=tau_initial, tau_end=tau_end, tau_increase_pct=tau_increase_pct, max_lr=max_lr,
                          weight_decay=weight_decay, grad_accum=grad_accum, clip=clip, precision=precision,
-                         teacher_precision=teacher_precision)
+                         teacher_precision=teacher_precision, compile=compile)
+    if s['compile']: compile_model(model)
     mask_fn = partial(MASKS[s['mask']] if isinstance(s['mask'], str) else s['mask'], mask_ratio=s['mask_ratio'])
     teacher_bf16 = resolve_teacher_precision(s['teacher_precision'], dls.device or 'cpu') == 'bf16'
     d2v = Data2VecCallback(mask_fn, s['tau_initial'], s['tau_end'], s['tau_increase_pct'], s['n_masks'], teacher_bf16)
