@@ -8,21 +8,11 @@ loading and EMA cost on top of ordinary supervised-style training.
 """
 import argparse, resource, time
 import torch
-from fastai.callback.core import Callback, CancelFitException
 from data2vec_vision.data import pretrain_dataloaders
 from data2vec_vision.learner import data2vec_learner
 from data2vec_vision.model import Data2Vec, to_timm
 from data2vec_vision.settings import resolve_settings
-
-
-class TimeBudget(Callback):
-    "Stop training once `seconds` have passed; count the images trained on"
-    order = 100
-    def __init__(self, seconds): self.seconds = seconds
-    def before_fit(self): self.start, self.images = time.perf_counter(), 0
-    def after_batch(self):
-        if self.training: self.images += len(self.xb[0]) // self.learn.data2vec.n_masks   # distinct images, not masked copies
-        if time.perf_counter() - self.start > self.seconds: raise CancelFitException()
+from common import TimeBudget, plan_epochs
 
 
 def baseline_images_per_s(preset, batch_size, steps=10):
@@ -36,15 +26,6 @@ def baseline_images_per_s(preset, batch_size, steps=10):
         torch.nn.functional.cross_entropy(vit(x), y).backward()
         opt.step(); opt.zero_grad()
     return steps * batch_size / (time.perf_counter() - start)
-
-
-def plan_epochs(dls, preset: str, minutes: float, tau: dict, recipe: str = 'v2', n_masks: int | None = None, **model_overrides) -> int:
-    "Epochs that fill `minutes`, from 30 s of training a throw-away model of the preset"
-    warmup = TimeBudget(30)
-    probe = data2vec_learner(dls, Data2Vec(preset=preset, recipe=recipe, **model_overrides), n_masks=n_masks, **tau)
-    with probe.no_bar(), probe.no_logging(): probe.fit(1, 1e-6, cbs=[warmup])
-    per_image = (time.perf_counter() - warmup.start) / max(1, warmup.images)
-    return max(1, round(minutes * 60 / (per_image * len(dls.train_ds))))
 
 
 def main():

@@ -10,7 +10,7 @@ centred pixels, and the same ViT at random initialisation. A linear probe is rep
 import argparse, time
 import torch
 from fastai.callback.core import Callback, CancelFitException
-from pretrain import plan_epochs
+from common import plan_epochs
 from data2vec_vision.data import ImageFolder, eval_transforms, pretrain_dataloaders
 from data2vec_vision.evaluation import extract_features, knn_accuracy, labeled_images, linear_probe
 from data2vec_vision.learner import data2vec_learner

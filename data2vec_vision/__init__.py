@@ -7,12 +7,12 @@ Docs: https://data2vec-vision.github.io/data2vec_vision/package.html.md"""
 # %% auto #0
 __all__ = []
 
-# %% ../nbs/14_package.ipynb #d3daa528
+# %% ../nbs/14_package.ipynb #cc777f33
 __version__ = "0.1.0"
 
-# %% ../nbs/14_package.ipynb #aa717a19
+# %% ../nbs/14_package.ipynb #e1e47f60
 _MODULES = ('callback', 'cli', 'data', 'distributed', 'evaluation', 'finetune', 'learner', 'masking', 'model', 'official',
-            'settings', 'tracking', 'transforms')
+            'settings', 'testing', 'tracking', 'transforms')
 _NAMES = {   # the names most code needs, and the module each lives in
     'Data2Vec': 'model', 'to_timm': 'model', 'save_timm': 'model', 'data2vec_learner': 'learner',
     'Data2VecCallback': 'callback', 'pretrain_dataloaders': 'data', 'sample_images': 'data',

@@ -21,6 +21,7 @@ from data2vec_vision.distributed import distributed
 from data2vec_vision.learner import all_ranks, data2vec_learner
 from data2vec_vision.model import Data2Vec
 import data2vec_vision.model
+from data2vec_vision.testing import StopAfter
 
 class FirstSteps(Callback):
     "Keep the starting weights, the first batch with its loss and (averaged) gradients; stop after `n_steps`"
@@ -73,13 +74,6 @@ def check_step(recipe: str, out: Path, n_steps: int = 3):
         shards=[r['shard'] for r in ranks], n_batches=[r['n_batches'] for r in ranks],
         n_train=len(dls.train_ds), batch_size=dls.train.bs)
     (out/'result.json').write_text(json.dumps(result))
-
-class StopAfter(Callback):
-    "Stop training after `epochs` epochs, as an interruption at the end of an epoch would"
-    order = 99
-    def __init__(self, epochs): self.epochs = epochs
-    def after_epoch(self):
-        if self.epoch + 1 == self.epochs: raise CancelFitException()
 
 if __name__ == '__main__':
     if sys.argv[1] == 'step': check_step(sys.argv[2], Path(sys.argv[3]))
