@@ -7,49 +7,43 @@ Docs: https://data2vec-vision.github.io/data2vec_vision/distributed.html.md"""
 # %% ../nbs/11_distributed.ipynb #8f470e7d
 from __future__ import annotations
 import os
-from contextlib import nullcontext
+from contextlib import contextmanager
 import torch
-from fastai.distributed import DistributedDL, DistributedTrainer   # also gives `Learner.distrib_ctx`
-from fastai.torch_core import num_distrib
-from fastcore.basics import patch
+from fastai.callback.progress import ProgressCallback
+from fastai.distributed import DistributedDL, DistributedTrainer
+from fastai.torch_core import num_distrib, rank_distrib
 
 # %% auto #0
-__all__ = ['process_device', 'distributed']
+__all__ = ['ShardedDL', 'ShardingTrainer', 'process_device', 'distributed']
 
 # %% ../nbs/11_distributed.ipynb #96f1b868
-@patch
-def _broadcast(self: DistributedDL, t, rank):
-    "Broadcast the list `t` from `rank` to every process: on the GPU under NCCL, on the CPU under gloo"
-    device = 'cuda' if torch.distributed.get_backend() == 'nccl' else 'cpu'
-    t = torch.tensor(t, dtype=torch.long, device=device)
-    torch.distributed.broadcast(t, rank)
-    return t.cpu().tolist()
+class ShardedDL(DistributedDL):
+    "fastai's `DistributedDL`, with rank 0's order broadcast under gloo too, and a training epoch's tail dropped instead of padded with repeats"
+    def _broadcast(self, t, rank):
+        "Broadcast the list `t` from `rank` to every process: on the GPU under NCCL, on the CPU under gloo"
+        device = 'cuda' if torch.distributed.get_backend() == 'nccl' else 'cpu'
+        t = torch.tensor(t, dtype=torch.long, device=device)
+        torch.distributed.broadcast(t, rank)
+        return t.cpu().tolist()
 
-_padded_idxs = DistributedDL.get_idxs   # fastai's: pads the order with repeats until it divides evenly
+    def get_idxs(self):
+        "This process's slice of rank 0's order; when the loader drops its last batch (training), the tail is dropped instead of padded"
+        if not self.dl.drop_last: return super().get_idxs()
+        idxs = self._broadcast(list(self.dl.get_idxs()), 0)
+        per_rank = len(idxs) // self.world_size
+        self.n = self.n_padded = per_rank * self.world_size
+        return idxs[self.rank * per_rank:(self.rank + 1) * per_rank]
 
-@patch
-def get_idxs(self: DistributedDL):
-    "This process's slice of rank 0's order; when the loader drops its last batch (training), the tail is dropped instead of padded"
-    if not self.dl.drop_last: return _padded_idxs(self)
-    idxs = self._broadcast(list(self.dl.get_idxs()), 0)
-    per_rank = len(idxs) // self.world_size
-    self.n = self.n_padded = per_rank * self.world_size
-    return idxs[self.rank * per_rank:(self.rank + 1) * per_rank]
+    def __len__(self):
+        "Batches per process in an epoch"
+        if not self.dl.drop_last: return super().__len__()
+        return self.dl.n // self.world_size // self.bs
 
-_wrap_model = DistributedTrainer.before_fit
-
-@patch
-def before_fit(self: DistributedTrainer):
-    "fastai's DDP wrapping, leaving the random generators' states as they were"
-    with torch.random.fork_rng(devices=[torch.cuda.current_device()] if torch.cuda.is_available() else []): _wrap_model(self)
-
-_padded_len = DistributedDL.__len__
-
-@patch
-def __len__(self: DistributedDL):
-    "Batches per process in an epoch"
-    if not self.dl.drop_last: return _padded_len(self)
-    return self.dl.n // self.world_size // self.bs
+class ShardingTrainer(DistributedTrainer):
+    "fastai's `DistributedTrainer`, wrapping the loaders in `ShardedDL` and the model in DDP with torch's random state put back"
+    def before_fit(self):
+        with torch.random.fork_rng(devices=[torch.cuda.current_device()] if torch.cuda.is_available() else []): super().before_fit()
+    def _wrap_dl(self, dl): return dl if isinstance(dl, DistributedDL) else ShardedDL(dl, device=self.learn.model.device)
 
 # %% ../nbs/11_distributed.ipynb #efc7516f
 def process_device(device: str | None = None) -> torch.device:
@@ -67,8 +61,14 @@ def process_device(device: str | None = None) -> torch.device:
         torch.cuda.set_device(device)
     return device
 
+@contextmanager
 def distributed(learn,    # the `Learner` to fit
                 device):  # the device it trains on
-    "fastai's `distrib_ctx` (DDP through accelerate; gloo on the CPU) when several processes were launched, else nothing"
-    if num_distrib() <= 1: return nullcontext(learn)
-    return learn.distrib_ctx(sync_bn=False, cpu=torch.device(device).type == 'cpu')
+    "DDP through `ShardingTrainer` (fastai's trainer, accelerate underneath; gloo on the CPU) when several processes were launched, else nothing"
+    if num_distrib() <= 1:
+        yield learn
+        return
+    learn.add_cb(ShardingTrainer(sync_bn=False, cpu=torch.device(device).type == 'cpu'))
+    if rank_distrib(): learn.remove_cb(ProgressCallback)
+    try: yield learn
+    finally: learn.detach_distributed()

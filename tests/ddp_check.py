@@ -12,12 +12,11 @@ from functools import partial
 from pathlib import Path
 import torch
 from fastai.callback.core import Callback, CancelFitException
-from fastai.distributed import DistributedDL
 from fastai.torch_core import rank_distrib
 from data2vec_vision.callback import unwrap
 from data2vec_vision.cli import get_parser, pretrain
 from data2vec_vision.data import pretrain_dataloaders, sample_images
-from data2vec_vision.distributed import distributed
+from data2vec_vision.distributed import ShardedDL, distributed
 from data2vec_vision.learner import all_ranks, data2vec_learner
 from data2vec_vision.model import Data2Vec
 import data2vec_vision.model
@@ -50,7 +49,7 @@ def check_step(recipe: str, out: Path, n_steps: int = 3):
     steps = FirstSteps(n_steps)
     with distributed(learn, 'cpu'): learn.fit(1, 1e-3, cbs=steps)
     teacher = torch.cat([p.flatten() for p in learn.model.teacher.parameters()])
-    shard = DistributedDL(dls.train)
+    shard = ShardedDL(dls.train)
     ranks = all_ranks(dict(images=steps.images, mask=steps.mask, loss=steps.loss, grads=steps.grads, teacher=teacher,
                            shard=shard.get_idxs(), n_batches=len(shard)))
     if rank_distrib() != 0: return
