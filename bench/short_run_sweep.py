@@ -10,9 +10,9 @@ Each run is a name from RUNS (overrides of the preset); results are appended to 
 import argparse, time
 from functools import partial
 import torch
-from data2vec_vision.data import ImageFolder, default_workers, eval_transforms, pretrain_dataloaders
+from data2vec_vision.data import ImageFolder, default_workers, eval_transforms, labeled_images, pretrain_dataloaders
 from data2vec_vision.model import make_targets
-from data2vec_vision.evaluation import knn_accuracy, labeled_images
+from data2vec_vision.evaluation import knn_accuracy
 from data2vec_vision.learner import data2vec_learner
 from data2vec_vision.model import Data2Vec
 from data2vec_vision.settings import RECIPES, resolve_settings

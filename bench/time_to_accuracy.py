@@ -11,8 +11,8 @@ import argparse, time
 import torch
 from fastai.callback.core import Callback, CancelFitException
 from common import plan_epochs
-from data2vec_vision.data import ImageFolder, eval_transforms, pretrain_dataloaders
-from data2vec_vision.evaluation import extract_features, knn_accuracy, labeled_images, linear_probe
+from data2vec_vision.data import ImageFolder, eval_transforms, labeled_images, pretrain_dataloaders
+from data2vec_vision.evaluation import extract_features, knn_accuracy, linear_probe
 from data2vec_vision.learner import data2vec_learner
 from data2vec_vision.model import Data2Vec
 from data2vec_vision.settings import resolve_settings

@@ -1,4 +1,4 @@
-"""The package itself: the seed's spelling (`d2v.Data2Vec`, `d2v.transforms.ViTPatchesTransform`, ...) with everything loaded when first used.
+"""The package itself: the 2022 implementation's spelling (`d2v.Data2Vec`, `d2v.transforms.ViTPatchesTransform`, ...) with everything loaded when first used.
 
 Docs: https://data2vec-vision.github.io/data2vec_vision/package.html.md"""
 
@@ -7,10 +7,10 @@ Docs: https://data2vec-vision.github.io/data2vec_vision/package.html.md"""
 # %% auto #0
 __all__ = []
 
-# %% ../nbs/14_package.ipynb #cc777f33
+# %% ../nbs/14_package.ipynb #913726d8
 __version__ = "0.1.0"
 
-# %% ../nbs/14_package.ipynb #e1e47f60
+# %% ../nbs/14_package.ipynb #2c92ff0a
 _MODULES = ('callback', 'cli', 'data', 'distributed', 'evaluation', 'finetune', 'learner', 'masking', 'model', 'official',
             'settings', 'testing', 'tracking', 'transforms')
 _NAMES = {   # the names most code needs, and the module each lives in

@@ -11,10 +11,12 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 from fastai.callback.core import Callback
+from fastai.callback.fp16 import MixedPrecision
 from fastcore.basics import store_attr
+from .distributed import unwrap
 
 # %% auto #0
-__all__ = ['tau_at', 'Data2VecLoss', 'unwrap', 'spread', 'masked_batch', 'Data2VecCallback', 'CollapseWarning', 'plot_data2vec']
+__all__ = ['tau_at', 'Data2VecLoss', 'spread', 'masked_batch', 'Data2VecCallback', 'CollapseWarning', 'plot_data2vec']
 
 # %% ../nbs/03_callback.ipynb #51d60495
 def tau_at(pct: float,                 # fraction of training done, in [0, 1]
@@ -43,10 +45,6 @@ class Data2VecLoss:
         return loss
 
 # %% ../nbs/03_callback.ipynb #5e69e0b9
-def unwrap(model):
-    "The model inside a `DistributedDataParallel` wrapper (as `distrib_ctx` makes it during `fit`), or `model` itself"
-    return getattr(model, 'module', model)
-
 def spread(t: Tensor) -> float:
     "Standard deviation over tokens, averaged over channels, of `t` `[N, D]`"
     return t.detach().float().std(dim=0).mean().item() if len(t) > 1 else 0.
@@ -67,7 +65,7 @@ def masked_batch(model,                  # a `Data2Vec` (not wrapped)
 
 class Data2VecCallback(Callback):
     "Masks and teacher targets before each batch, the EMA teacher after each optimizer step"
-    order = 0   # after TrainEvalCallback, before the student's mixed precision
+    order = MixedPrecision.order - 10   # after fastai's TrainEvalCallback, before the student's mixed precision
     @property
     def name(self): return 'data2vec'   # reached as `learn.data2vec`
     def __init__(self,
@@ -101,7 +99,7 @@ class Data2VecCallback(Callback):
 # %% ../nbs/03_callback.ipynb #820b898d
 class CollapseWarning(Callback):
     "Warn once when the teacher's targets collapse: their spread falls below `min_ratio` of where the run started"
-    order = 10   # after `Data2VecCallback` has recorded the batch
+    order = Data2VecCallback.order + 10   # after `Data2VecCallback` has recorded the batch
     def __init__(self,
                  min_ratio: float = 0.1,  # warn below this fraction of the starting spread
                  window: int = 20):       # batches averaged at the start and at each check

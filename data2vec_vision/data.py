@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import torch
 import torchvision.transforms.v2 as T
-from PIL import Image, UnidentifiedImageError
+from PIL import Image
 from fastai.data.core import DataLoaders
 from fastai.data.load import DataLoader
 from .transforms import IMAGENET_MEAN, IMAGENET_STD
@@ -19,7 +19,8 @@ from .transforms import IMAGENET_MEAN, IMAGENET_STD
 # %% auto #0
 __all__ = ['IMAGE_EXTENSIONS', 'IMAGE_FORMATS', 'MAX_IMAGE_PIXELS', 'MAX_VALID', 'find_images', 'open_image', 'load_rgb',
            'readable_images', 'NoDecodableImages', 'ImageFolder', 'pretrain_transforms', 'CenterSquare',
-           'eval_transforms', 'sample_images', 'default_workers', 'decodable', 'ignore_signals', 'pretrain_dataloaders']
+           'eval_transforms', 'sample_images', 'labeled_images', 'labeled_split', 'sample_labeled_images',
+           'default_workers', 'decodable', 'ignore_signals', 'pretrain_dataloaders']
 
 # %% ../nbs/04_data.ipynb #1b09fdb6
 IMAGE_EXTENSIONS = ('.jpg', '.jpeg', '.png', '.bmp', '.webp', '.tif', '.tiff', '.gif')
@@ -151,6 +152,42 @@ def sample_images(dest=None,            # folder to write to; `~/.cache/data2vec
                     crop.save(dest/name/f'{name}_{i:02d}.{"png" if i % 4 == 3 else "jpg"}')
                     i += 1
     return dest
+
+# %% ../nbs/04_data.ipynb #48bee80b
+def labeled_images(path) -> tuple:
+    "Files, integer labels and class names of a folder laid out as `<class>/<image>`"
+    path = Path(path)
+    files = readable_images(find_images(path))
+    if any(len(f.relative_to(path).parts) < 2 for f in files):
+        raise ValueError(f"{path} has images outside class folders: a labeled folder is laid out as {path}/<class>/<image>")
+    classes = sorted({f.relative_to(path).parts[0] for f in files})
+    labels = torch.tensor([classes.index(f.relative_to(path).parts[0]) for f in files])
+    return files, labels, classes
+
+def labeled_split(path) -> tuple:
+    "`(train_files, train_y, val_files, val_y, classes)` of a folder with `train/<class>/` and `val/<class>/`, labels by class name"
+    path = Path(path)
+    train_files, train_y, classes = labeled_images(path/'train')
+    val_files, val_y, val_classes = labeled_images(path/'val')
+    unknown = sorted(set(val_classes) - set(classes))
+    if unknown: raise ValueError(f"{path/'val'} has classes that {path/'train'} lacks: {unknown}. Every validation class needs training images.")
+    val_y = torch.tensor([classes.index(val_classes[i]) for i in val_y])   # val/ may lack some of train/'s classes
+    return train_files, train_y, val_files, val_y, classes
+
+def sample_labeled_images(dest,                 # folder to write `train/` and `val/` into
+                          classes=range(10),    # which digits to include
+                          size: int = 32) -> Path:  # side of each image
+    "A labeled folder `dest/{train,val}/<digit>/*.png` made from scikit-learn's digits"
+    from PIL import Image
+    from sklearn.datasets import load_digits
+    digits, dest = load_digits(), Path(dest)
+    for i, (image, label) in enumerate(zip(digits.images, digits.target)):
+        if label not in classes: continue
+        folder = dest/('train' if i < 1200 else 'val')/str(label)
+        folder.mkdir(parents=True, exist_ok=True)
+        Image.fromarray((image * 16).clip(0, 255).astype(np.uint8)).resize((size, size), Image.Resampling.BICUBIC).save(folder/f'{i}.png')
+    return dest
+
 
 # %% ../nbs/04_data.ipynb #69890194
 def default_workers() -> int:

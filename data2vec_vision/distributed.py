@@ -14,7 +14,7 @@ from fastai.distributed import DistributedDL, DistributedTrainer
 from fastai.torch_core import num_distrib, rank_distrib
 
 # %% auto #0
-__all__ = ['ShardedDL', 'ShardingTrainer', 'process_device', 'distributed']
+__all__ = ['ShardedDL', 'ShardingTrainer', 'process_device', 'distributed', 'unwrap']
 
 # %% ../nbs/11_distributed.ipynb #96f1b868
 class ShardedDL(DistributedDL):
@@ -72,3 +72,7 @@ def distributed(learn,    # the `Learner` to fit
     if rank_distrib(): learn.remove_cb(ProgressCallback)
     try: yield learn
     finally: learn.detach_distributed()
+
+def unwrap(model):
+    "The model inside a `DistributedDataParallel` wrapper (as `distributed` makes it during `fit`), or `model` itself"
+    return getattr(model, 'module', model)

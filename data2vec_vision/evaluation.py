@@ -16,21 +16,20 @@ from fastcore.basics import patch, store_attr
 from fastprogress.fastprogress import progress_bar
 from fastai.callback.core import Callback
 from fastai.data.core import DataLoaders
-from fastai.learner import Learner, ValueMetric
+from fastai.learner import Learner, Recorder, ValueMetric
 from fastai.metrics import accuracy
 from fastai.optimizer import Adam
 from fastai.torch_core import rank_distrib
 import fastai.callback.schedule   # Learner.fit_one_cycle
-from .data import ImageFolder, eval_transforms, find_images, load_rgb, readable_images, default_workers
-from .callback import unwrap
+from .data import ImageFolder, eval_transforms, labeled_split, load_rgb, default_workers
+from .distributed import unwrap
 from .model import Data2Vec
 from .settings import FEATURE_SETTINGS
 from .transforms import UnNormalize
 
 # %% auto #0
-__all__ = ['extract_features', 'labeled_images', 'labeled_split', 'save_features', 'knn_accuracy', 'linear_probe',
-           'sample_labeled_images', 'KNNMonitor', 'pca_rgb', 'patch_features', 'show_pca', 'attention_weights',
-           'cls_attention', 'show_attention', 'nearest_neighbours', 'show_retrieval']
+__all__ = ['extract_features', 'save_features', 'knn_accuracy', 'linear_probe', 'KNNMonitor', 'pca_rgb', 'patch_features',
+           'show_pca', 'attention_weights', 'cls_attention', 'show_attention', 'nearest_neighbours', 'show_retrieval']
 
 # %% ../nbs/06_evaluation.ipynb #d0f8db27
 @patch
@@ -64,26 +63,6 @@ def extract_features(model: Data2Vec,        # a pretrained model
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == 'cuda'):
             feats.append(model.embed(xb.to(device), pool=pool, teacher=teacher).float().cpu())
     return torch.cat(feats)
-
-def labeled_images(path) -> tuple:
-    "Files, integer labels and class names of a folder laid out as `<class>/<image>`"
-    path = Path(path)
-    files = readable_images(find_images(path))
-    if any(len(f.relative_to(path).parts) < 2 for f in files):
-        raise ValueError(f"{path} has images outside class folders: a labeled folder is laid out as {path}/<class>/<image>")
-    classes = sorted({f.relative_to(path).parts[0] for f in files})
-    labels = torch.tensor([classes.index(f.relative_to(path).parts[0]) for f in files])
-    return files, labels, classes
-
-def labeled_split(path) -> tuple:
-    "`(train_files, train_y, val_files, val_y, classes)` of a folder with `train/<class>/` and `val/<class>/`, labels by class name"
-    path = Path(path)
-    train_files, train_y, classes = labeled_images(path/'train')
-    val_files, val_y, val_classes = labeled_images(path/'val')
-    unknown = sorted(set(val_classes) - set(classes))
-    if unknown: raise ValueError(f"{path/'val'} has classes that {path/'train'} lacks: {unknown}. Every validation class needs training images.")
-    val_y = torch.tensor([classes.index(val_classes[i]) for i in val_y])   # val/ may lack some of train/'s classes
-    return train_files, train_y, val_files, val_y, classes
 
 def save_features(out, feats: Tensor, files: list):
     "Save features to `out` (.npy) and the file names, one per line, to `out` with suffix .files.txt"
@@ -128,25 +107,10 @@ def linear_probe(train_x: Tensor, train_y: Tensor,   # training features `[N, D]
         learn.fit_one_cycle(epochs, lr)
         return float(learn.validate()[1])
 
-# %% ../nbs/06_evaluation.ipynb #1a8c764c
-def sample_labeled_images(dest,                 # folder to write `train/` and `val/` into
-                          classes=range(10),    # which digits to include
-                          size: int = 32) -> Path:  # side of each image
-    "A labeled folder `dest/{train,val}/<digit>/*.png` made from scikit-learn's digits"
-    from PIL import Image
-    from sklearn.datasets import load_digits
-    digits, dest = load_digits(), Path(dest)
-    for i, (image, label) in enumerate(zip(digits.images, digits.target)):
-        if label not in classes: continue
-        folder = dest/('train' if i < 1200 else 'val')/str(label)
-        folder.mkdir(parents=True, exist_ok=True)
-        Image.fromarray((image * 16).clip(0, 255).astype(np.uint8)).resize((size, size), Image.Resampling.BICUBIC).save(folder/f'{i}.png')
-    return dest
-
 # %% ../nbs/06_evaluation.ipynb #0725841e
 class KNNMonitor(Callback):
     "kNN top-1 on a labeled folder (`train/`, `val/`) every `every` epochs, shown as the `knn` column"
-    order = 40   # before the Recorder reads the metrics after validation
+    order = Recorder.order - 10   # before the Recorder reads the metrics after validation
     def __init__(self,
                  path,                    # labeled folder with `train/<class>/` and `val/<class>/`
                  every: int = 1,          # epochs between checks (the last epoch is always checked)

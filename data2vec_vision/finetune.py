@@ -20,8 +20,7 @@ from fastai.metrics import accuracy
 from fastai.optimizer import Adam
 import fastai.callback.schedule   # Learner.fine_tune
 from timm.models.vision_transformer import VisionTransformer
-from .data import ImageFolder, default_workers, eval_transforms, pretrain_transforms
-from .evaluation import labeled_split
+from .data import ImageFolder, default_workers, eval_transforms, labeled_split, pretrain_transforms
 from .learner import BF16Autocast, NoWeightDecay, resolve_precision
 from .model import Data2Vec, atomic_save, timm_kwargs, to_timm
 from .settings import FINETUNE_SETTINGS

@@ -15,11 +15,12 @@ from fastai.callback.core import Callback, CancelFitException
 import fastai.callback.schedule, fastai.callback.progress   # Learner.fit_one_cycle, the progress bar and table
 from fastai.callback.fp16 import MixedPrecision
 from fastai.callback.training import GradientAccumulation, GradientClip
-from fastai.learner import Learner, ValueMetric
+from fastai.learner import Learner, Recorder, ValueMetric
 from fastai.optimizer import Adam
 from fastcore.foundation import L
 from fastai.torch_core import num_distrib, rank_distrib, to_float
-from .callback import CollapseWarning, Data2VecCallback, Data2VecLoss, unwrap
+from .callback import CollapseWarning, Data2VecCallback, Data2VecLoss
+from .distributed import unwrap
 from .masking import block_mask, inverse_block_mask, random_mask
 from .model import Data2Vec, check_weights, load_checkpoint, settings_of, stored_config
 from .settings import resolve_settings
@@ -39,14 +40,14 @@ def no_decay_params(model: torch.nn.Module) -> list:
 
 class NoWeightDecay(Callback):
     "Turn weight decay off for norms, biases and tokens"
-    order = 1
+    order = Data2VecCallback.order + 1   # any order once the optimizer exists
     def before_fit(self):
         for p in no_decay_params(self.learn.model): self.learn.opt.state[p]['do_wd'] = False
 
 # %% ../nbs/05_learner.ipynb #709299c5
 class BF16Autocast(Callback):
     "bfloat16 autocast for the student's forward and the loss, on any device"
-    order = 10
+    order = MixedPrecision.order         # where fastai's fp16 autocast runs: after the data2vec callback made the batch
     def before_batch(self):
         self.autocast = torch.autocast(self.dls.device.type, dtype=torch.bfloat16)
         self.autocast.__enter__()
@@ -139,7 +140,7 @@ def _epoch_mean(d2v: Data2VecCallback, key: str) -> float:
 # %% ../nbs/05_learner.ipynb #ec93f34b
 class StopOnNonFiniteLoss(Callback):
     "Stop training, before the backward pass, at the first loss that is nan or inf"
-    order = 5
+    order = BF16Autocast.order - 5       # sees the loss before the autocast that computed it closes
     def before_fit(self): self.learn.nonfinite_at = None
     def after_loss(self):
         if self.training and not torch.isfinite(self.loss_grad).all():
@@ -180,7 +181,7 @@ def all_ranks(obj) -> list:
 # %% ../nbs/05_learner.ipynb #ec7e238e
 class Data2VecCheckpoint(Callback):
     "Save `student_{epoch}.pt` and a resumable `checkpoint.pt` every `save_every` epochs, at the end, and on Ctrl-C or SIGTERM"
-    order = 60
+    order = Recorder.order + 10          # after the Recorder has the epoch's numbers
     @property
     def name(self): return 'checkpoint'   # reached as `learn.checkpoint`
 

@@ -336,8 +336,8 @@ class Data2Vec(nn.Module):
                  img_size: int | None = None,     # training image side
                  patch_size: int | None = None,   # side of a square patch
                  in_chans: int | None = None,     # image channels
-                 embed_dim: int | None = None,    # token width D (the seed's `hidden_dim`)
-                 depth: int | None = None,        # number of transformer blocks (the seed's `n_encoders`)
+                 embed_dim: int | None = None,    # token width D (`hidden_dim` on the command line)
+                 depth: int | None = None,        # number of transformer blocks (`n_encoders` on the command line)
                  num_heads: int | None = None,    # attention heads per block; from `embed_dim` (64 per head) when None
                  mlp_ratio: float | None = None,  # FFN hidden width / D
                  dropout: float | None = None,    # dropout in the student's blocks
@@ -383,7 +383,7 @@ class Data2Vec(nn.Module):
         return self
 
     def as_images(self, x: Tensor) -> Tensor:
-        "Images `[B, C, H, W]` from images or from the seed's patch sequences `[B, L, C*P*P]`"
+        "Images `[B, C, H, W]` from images or from patch sequences `[B, L, C*P*P]`"
         if x.dim() == 4: return x
         if x.dim() == 3: return JoinPatchSequence(self.config['patch_size'], self.config['in_chans'])(x)
         raise ValueError(f"Expected images [B, C, H, W] or patch sequences [B, L, C*P*P], got shape {tuple(x.shape)}")

@@ -13,7 +13,7 @@ from pathlib import Path
 import torch
 from fastai.callback.core import Callback, CancelFitException
 from fastai.torch_core import rank_distrib
-from data2vec_vision.callback import unwrap
+from data2vec_vision.distributed import unwrap
 from data2vec_vision.cli import get_parser, pretrain
 from data2vec_vision.data import pretrain_dataloaders, sample_images
 from data2vec_vision.distributed import ShardedDL, distributed
