@@ -7,7 +7,7 @@ Docs: https://data2vec-vision.github.io/data2vec_vision/model.html.md"""
 # %% ../nbs/02_model.ipynb #74e62263
 from __future__ import annotations
 import copy, errno, json, os, shutil, tempfile
-from functools import partial
+from functools import lru_cache, partial
 from pathlib import Path
 import torch
 import torch.nn.functional as F
@@ -112,6 +112,7 @@ class ViTEncoder(nn.Module):
         return self.norm(x)
 
 # %% ../nbs/02_model.ipynb #586656e4
+@lru_cache(maxsize=16)                           # once per grid, not in every forward pass
 def relative_position_index(grid: tuple) -> Tensor:
     "Index `[1+L, 1+L]` into a relative position table: one entry per 2-D offset between patches, then CLS-to-patch, patch-to-CLS, CLS-to-CLS"
     gh, gw = grid
