@@ -51,14 +51,7 @@ class ViTEncoder(nn.Module):
                  init_values: float | None = None,  # layer scale initial value; None for no layer scale
                  eps: float = 1e-6):         # LayerNorm epsilon
         super().__init__()
-        if img_size % patch_size:
-            raise ValueError(f"img_size {img_size} is not divisible by patch_size {patch_size}: "
-                             f"choose sizes with img_size a multiple of patch_size, e.g. {img_size // patch_size * patch_size}")
-        self.patch_size, self.embed_dim, self.grid = patch_size, embed_dim, (img_size // patch_size,) * 2
-        self.patch_embed = PatchEmbed(img_size, patch_size, in_chans, embed_dim, strict_img_size=False)
-        self.cls_token = nn.Parameter(torch.zeros(1, 1, embed_dim))
-        self.pos_embed = nn.Parameter(torch.zeros(1, 1 + self.grid[0] * self.grid[1], embed_dim))
-        self.pos_drop = nn.Dropout(drop_rate)
+        self.make_embedding(img_size, patch_size, in_chans, embed_dim, drop_rate, abs_pos_embed=True)
         drop_paths = [drop_path_rate * i / max(depth - 1, 1) for i in range(depth)]   # rising linearly from 0
         self.blocks = nn.ModuleList([
             Block(embed_dim, num_heads, mlp_ratio, qkv_bias=True, proj_drop=drop_rate, attn_drop=drop_rate,
@@ -66,6 +59,17 @@ class ViTEncoder(nn.Module):
             for dp in drop_paths])
         self.norm = nn.LayerNorm(embed_dim, eps=eps)
         self.reset_parameters()
+
+    def make_embedding(self, img_size: int, patch_size: int, in_chans: int, embed_dim: int, drop_rate: float, abs_pos_embed: bool):
+        "The patch embedding, CLS token, position embedding (when `abs_pos_embed`) and its dropout"
+        if img_size % patch_size:
+            raise ValueError(f"img_size {img_size} is not divisible by patch_size {patch_size}: "
+                             f"choose sizes with img_size a multiple of patch_size, e.g. {img_size // patch_size * patch_size}")
+        self.patch_size, self.embed_dim, self.grid = patch_size, embed_dim, (img_size // patch_size,) * 2
+        self.patch_embed = PatchEmbed(img_size, patch_size, in_chans, embed_dim, strict_img_size=False)
+        self.cls_token = nn.Parameter(torch.zeros(1, 1, embed_dim))
+        self.pos_embed = nn.Parameter(torch.zeros(1, 1 + self.grid[0] * self.grid[1], embed_dim)) if abs_pos_embed else None
+        self.pos_drop = nn.Dropout(drop_rate)
 
     def reset_parameters(self):
         trunc_normal_(self.pos_embed, std=0.02)
@@ -194,14 +198,7 @@ class BeitEncoder(ViTEncoder):
                  mean_pooling: bool = False,       # no final norm; `fc_norm` of the mean patch token pools
                  eps: float = 1e-6):               # LayerNorm epsilon
         nn.Module.__init__(self)
-        if img_size % patch_size:
-            raise ValueError(f"img_size {img_size} is not divisible by patch_size {patch_size}: "
-                             f"choose sizes with img_size a multiple of patch_size, e.g. {img_size // patch_size * patch_size}")
-        self.patch_size, self.embed_dim, self.grid = patch_size, embed_dim, (img_size // patch_size,) * 2
-        self.patch_embed = PatchEmbed(img_size, patch_size, in_chans, embed_dim, strict_img_size=False)
-        self.cls_token = nn.Parameter(torch.zeros(1, 1, embed_dim))
-        self.pos_embed = nn.Parameter(torch.zeros(1, 1 + self.grid[0] * self.grid[1], embed_dim)) if abs_pos_embed else None
-        self.pos_drop = nn.Dropout(drop_rate)
+        self.make_embedding(img_size, patch_size, in_chans, embed_dim, drop_rate, abs_pos_embed)
         self.rel_pos_bias = RelativePositionBias(self.grid, num_heads) if rel_pos_bias == 'shared' else None
         drop_paths = [drop_path_rate * i / max(depth - 1, 1) for i in range(depth)]
         self.blocks = nn.ModuleList([RelPosBlock(embed_dim, num_heads, mlp_ratio, self.grid if rel_pos_bias == 'per_block' else None,
