@@ -121,7 +121,8 @@ TRAINING_SETTINGS = [
     Setting('weight_decay', float, "AdamW weight decay, not on norms, biases and tokens.", default=0.05, check=_non_negative),
     Setting('grad_accum', int, "Batches per optimizer step.", default=1, check=_at_least_1),
     Setting('clip', float, "Gradient norm clipping; 0 for none.", default=3.0, check=_non_negative, flags=('--clip-grad',)),
-    Setting('precision', str, "Numeric precision of the student: auto is bf16 (fp16 without bf16) on a GPU, fp32 on a CPU.",
+    Setting('precision', str, "Numeric precision of the student: auto measures a few steps in fp32 and bf16 where the "
+            "device has bf16 natively and takes the faster (cached per machine and model); else fp16 on a GPU, fp32 on a CPU.",
             default='auto', choices=('auto', 'fp32', 'bf16', 'fp16')),
     Setting('compile', bool, "Compile the student, teacher and decoder with torch.compile (static shapes): faster steps after a "
             "compilation of tens of seconds.", default=False),
