@@ -15,8 +15,8 @@ from pathlib import Path
 import torch
 from PIL import Image
 from data2vec_vision.cli import get_parser, pretrain
-from data2vec_vision.data import ImageFolder, eval_transforms, labeled_images
-from data2vec_vision.evaluation import extract_features, knn_accuracy
+from data2vec_vision.data import labeled_images
+from data2vec_vision.evaluation import extract_features, knn_accuracy, pixel_knn
 from data2vec_vision.model import Data2Vec
 
 def make_split(files: list, labels, dest: Path, size: int, gray: bool) -> tuple:
@@ -34,10 +34,6 @@ def make_split(files: list, labels, dest: Path, size: int, gray: bool) -> tuple:
         out.append(target.with_suffix('.png'))
     return out, labels
 
-def pixels(files, size):
-    ds = ImageFolder(files, eval_transforms(size))
-    return torch.stack([ds[i][0] for i in range(len(ds))]).flatten(1)
-
 def cell(path, work: Path, size: int, grid: int, gray: bool, count, epochs: int, num_workers) -> dict:
     train_files, train_y, _ = labeled_images(f'{path}/train')
     val_files, val_y, _ = labeled_images(f'{path}/val')
@@ -46,9 +42,7 @@ def cell(path, work: Path, size: int, grid: int, gray: bool, count, epochs: int,
     name = f"{size}px_{'gray' if gray else 'colour'}"
     train, train_y = make_split([train_files[i] for i in keep], train_y[keep], work/name/'train', size, gray)
     val, val_y = make_split(val_files, val_y, work/name/'val', size, gray)
-    px_train, px_val = pixels(train, size), pixels(val, size)
-    mean = px_train.mean(0)
-    floor_pixels = knn_accuracy(px_train - mean, train_y, px_val - mean, val_y)
+    floor_pixels = pixel_knn(train, train_y, val, val_y, size, num_workers=num_workers)
     feats = lambda model: [extract_features(model, f, 256, num_workers=num_workers, show_progress=False) for f in (train, val)]
     options = ['--image-size', str(size), '--patch-size', str(size // grid), '--epochs', str(epochs), '--save-every', str(epochs),
                '--device', 'cpu'] + (['--num-workers', str(num_workers)] if num_workers is not None else [])

@@ -278,6 +278,8 @@ def fit_and_report(learn, start: int, cbs=()):
     student = learn.checkpoint.student_path(s.epochs - 1)
     print(f"Saved the pretrained model to {student} (resumable training state: {resumable}; settings: "
           f"{Path(s.checkpoint_out_dir)/'config.yaml'}).\nLoad it with: Data2Vec.from_pretrained('{student}')")
+    monitor = getattr(learn, 'knn_monitor', None)
+    if monitor is not None and monitor.hist: print(monitor.verdict())
     return learn
 
 def pretrain(args: argparse.Namespace, cbs=()):

@@ -28,8 +28,9 @@ from .settings import FEATURE_SETTINGS
 from .transforms import UnNormalize
 
 # %% auto #0
-__all__ = ['extract_features', 'save_features', 'knn_accuracy', 'linear_probe', 'KNNMonitor', 'pca_rgb', 'patch_features',
-           'show_pca', 'attention_weights', 'cls_attention', 'show_attention', 'nearest_neighbours', 'show_retrieval']
+__all__ = ['PIXEL_FLOOR_SIZE', 'CLEAR_GAIN', 'extract_features', 'save_features', 'knn_accuracy', 'pixel_features', 'pixel_knn',
+           'linear_probe', 'KNNMonitor', 'pca_rgb', 'patch_features', 'show_pca', 'attention_weights', 'cls_attention',
+           'show_attention', 'nearest_neighbours', 'show_retrieval']
 
 # %% ../nbs/06_evaluation.ipynb #d0f8db27
 @patch
@@ -89,6 +90,28 @@ def knn_accuracy(train_x: Tensor,   # training features `[N, D]`
         correct += (votes.argmax(1) == ys).sum().item()
     return correct / len(test_x)
 
+# %% ../nbs/06_evaluation.ipynb #4e2b0791
+PIXEL_FLOOR_SIZE = 32   # side of the images whose raw pixels are the kNN floor
+
+def pixel_features(files: list,                 # image files
+                   size: int,                   # side of the centred square, in pixels
+                   num_workers: int | None = None) -> Tensor:  # data loading processes; `default_workers()` when None
+    "Raw pixels of `files` as features `[N, 3 * size * size]`: each image's centred square at `size` px, normalised as the model sees it"
+    ds = ImageFolder(files, eval_transforms(size))
+    dl = torch.utils.data.DataLoader(ds, batch_size=256, num_workers=default_workers() if num_workers is None else num_workers)
+    return torch.cat([xb.flatten(1) for (xb,) in dl])
+
+def pixel_knn(train_files: list, train_y: Tensor,   # training images and labels
+              val_files: list, val_y: Tensor,       # images to classify and their labels
+              size: int = PIXEL_FLOOR_SIZE,         # side of the images, in pixels
+              k: int = FEATURE_SETTINGS['knn_k'].default,  # neighbours that vote
+              T: float = FEATURE_SETTINGS['temperature'].default,  # vote temperature
+              num_workers: int | None = None) -> float:  # data loading processes
+    "kNN top-1 of centred raw pixels: the floor that learned features should beat"
+    train_x, val_x = (pixel_features(files, size, num_workers) for files in (train_files, val_files))
+    mean = train_x.mean(0)
+    return knn_accuracy(train_x - mean, train_y, val_x - mean, val_y, k, T)
+
 # %% ../nbs/06_evaluation.ipynb #27f29722
 def linear_probe(train_x: Tensor, train_y: Tensor,   # training features `[N, D]` and labels `[N]`
                  valid_x: Tensor, valid_y: Tensor,   # validation features and labels
@@ -108,6 +131,8 @@ def linear_probe(train_x: Tensor, train_y: Tensor,   # training features `[N, D]
         return float(learn.validate()[1])
 
 # %% ../nbs/06_evaluation.ipynb #0725841e
+CLEAR_GAIN = 0.05   # kNN top-1 above the pixel floor that counts as features clearly better than pixels
+
 class KNNMonitor(Callback):
     "kNN top-1 on a labeled folder (`train/`, `val/`) every `every` epochs, shown as the `knn` column"
     order = Recorder.order - 10   # before the Recorder reads the metrics after validation
@@ -146,6 +171,18 @@ class KNNMonitor(Callback):
             warnings.warn(f"kNN top-1 fell from {best:.3f} to {top1:.3f} at epoch {self.epoch}: the features are getting "
                           f"worse (chance is {1 / (int(self.train_y.max()) + 1):.3f}). Stop here, or restart with a "
                           "slower teacher (higher tau) or a lower learning rate.")
+
+    def verdict(self) -> str:
+        "The last kNN top-1 against the raw-pixel floor of the same folder, and what to do when the features are not clearly better"
+        size = min(unwrap(self.learn.model).config['img_size'], PIXEL_FLOOR_SIZE)
+        floor = pixel_knn(self.train_files, self.train_y, self.val_files, self.val_y, size, self.k, self.T, self.num_workers)
+        top1 = self.hist[-1][1]
+        said = f"kNN top-1 {top1:.3f} against {floor:.3f} for raw pixels of the same images (centred, {size} px)"
+        if top1 - floor >= CLEAR_GAIN: return f"{said}: the features beat the pixels by {top1 - floor:.3f}."
+        return (f"{said}: the features are {'only ' if top1 > floor else ''}{abs(top1 - floor):.3f} "
+                f"{'above' if top1 > floor else 'below'} the pixels. A short run learns little; train for more epochs (kNN rises "
+                f"with the images seen), or start from published weights and keep pretraining them on this folder: "
+                f"--init facebook/data2vec-vision-base.")
 
     def after_fit(self):
         self.fitting = False

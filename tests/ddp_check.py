@@ -2,12 +2,14 @@
 
     torchrun --standalone --nproc-per-node 2 tests/ddp_check.py step RECIPE OUT_DIR
     torchrun --standalone --nproc-per-node 2 tests/ddp_check.py train STOP_AFTER_EPOCHS TRAIN_OPTION...
+    torchrun --standalone --nproc-per-node 2 tests/ddp_check.py precision OUT_DIR
 
 `step` trains a few steps and has rank 0 write OUT_DIR/result.json: the first step's loss and gradients under DDP
 and for one process given the same global batch, the teachers of both ranks afterwards, and each rank's share of
 an epoch. `train` runs the `train` command's own functions, stopping (as an interruption would) after some epochs.
+`precision` gives each rank other step times (bf16 faster on rank 0 only) and has rank 0 write each rank's choice.
 """
-import json, sys
+import json, os, sys
 from functools import partial
 from pathlib import Path
 import torch
@@ -17,7 +19,8 @@ from data2vec_vision.distributed import unwrap
 from data2vec_vision.cli import get_parser, pretrain
 from data2vec_vision.data import pretrain_dataloaders, sample_images
 from data2vec_vision.distributed import ShardedDL, distributed
-from data2vec_vision.learner import all_ranks, data2vec_learner
+import data2vec_vision.learner
+from data2vec_vision.learner import MeasuredPrecision, all_ranks, data2vec_learner
 from data2vec_vision.model import Data2Vec
 import data2vec_vision.model
 from data2vec_vision.testing import StopAfter
@@ -44,7 +47,7 @@ def check_step(recipe: str, out: Path, n_steps: int = 3):
     make_model = lambda: Data2Vec(img_size=32, embed_dim=48, depth=3, num_heads=3, k=2, recipe=recipe)
     # a float32 teacher: bf16 products round differently for 4 and for 8 images, and the comparison is to 1e-5
     learn = data2vec_learner(dls, make_model(), n_masks=2 if recipe == 'v2' else None, tau_initial=0.9, tau_end=0.9,
-                             teacher_precision='fp32')
+                             precision='fp32', teacher_precision='fp32')
     torch.manual_seed(1 + rank_distrib())                # other masks on each rank
     steps = FirstSteps(n_steps)
     with distributed(learn, 'cpu'): learn.fit(1, 1e-3, cbs=steps)
@@ -74,6 +77,23 @@ def check_step(recipe: str, out: Path, n_steps: int = 3):
         n_train=len(dls.train_ds), batch_size=dls.train.bs)
     (out/'result.json').write_text(json.dumps(result))
 
+def check_precision(out: Path):
+    "Each rank would choose otherwise (rank 0's times favour bf16, the others' fp32); all must train in rank 0's choice"
+    measured = []
+    def rank_times(learn):
+        measured.append(rank_distrib())
+        return dict(fp32=1.0, bf16=0.5 if rank_distrib() == 0 else 2.0)
+    data2vec_vision.learner.measure_precision = rank_times
+    os.environ['XDG_CACHE_HOME'] = str(out/f'cache{rank_distrib()}')
+    dls = pretrain_dataloaders(sample_images(), 32, 4, num_workers=0, device='cpu')
+    learn = data2vec_learner(dls, Data2Vec(img_size=32, embed_dim=48, depth=3, num_heads=3, k=2), precision='fp32',
+                             cbs=[MeasuredPrecision()])
+    learn.precision = None                               # as `precision='auto'` leaves it where bf16 is native
+    with distributed(learn, 'cpu'): learn.fit(1, 1e-3, cbs=FirstSteps(1))
+    ranks = all_ranks(dict(precision=learn.precision, measured=measured))
+    if rank_distrib() == 0: (out/'result.json').write_text(json.dumps(ranks))
+
 if __name__ == '__main__':
     if sys.argv[1] == 'step': check_step(sys.argv[2], Path(sys.argv[3]))
+    elif sys.argv[1] == 'precision': check_precision(Path(sys.argv[2]))
     else: pretrain(get_parser().parse_args(['train', *sys.argv[3:]]), cbs=[StopAfter(int(sys.argv[2]))])
