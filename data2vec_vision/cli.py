@@ -139,8 +139,7 @@ def resolve_options(args: argparse.Namespace) -> argparse.Namespace:
 
 def init_architecture(init: str, given: dict) -> tuple:
     "The model `--init` names, and the settings its weights fix; an option given that contradicts them is refused"
-    from data2vec_vision.model import Data2Vec
-    from data2vec_vision.official import architecture_of
+    from data2vec_vision.model import Data2Vec, architecture_of
     source = Data2Vec.from_pretrained(init)
     architecture = architecture_of(source)
     clash = [n for n, v in architecture.items() if given.get(n) is not None and coerce(SETTINGS[n], given[n]) != v]
@@ -223,8 +222,7 @@ def _build(s: argparse.Namespace, folder):
     from data2vec_vision.distributed import process_device
     from data2vec_vision.evaluation import KNNMonitor
     from data2vec_vision.learner import Data2VecCheckpoint, data2vec_learner, resume
-    from data2vec_vision.model import model_from_settings
-    from data2vec_vision.official import init_from
+    from data2vec_vision.model import init_from, model_from_settings
     from data2vec_vision.tracking import PlainProgress
     set_seed(s.seed)                                           # the same split and initial weights in every process
     device = process_device(s.device)
@@ -351,8 +349,7 @@ def finetune(args: argparse.Namespace):
 
 def export(args: argparse.Namespace) -> Path:
     "Write the encoder of `args.checkpoint` for transformers (`--format hf`) or timm (`--format timm`)"
-    from data2vec_vision.model import save_timm
-    from data2vec_vision.official import save_hf
+    from data2vec_vision.model import save_hf, save_timm
     if args.out.exists(): raise ValueError(f"--out {args.out} exists already: choose a new name (nothing is overwritten)")
     model = _load(args.checkpoint, args.teacher)
     if args.format == 'hf':

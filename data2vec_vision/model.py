@@ -15,16 +15,17 @@ from torch import nn, Tensor
 from fastcore.basics import patch
 from timm.layers import DropPath, Mlp, PatchEmbed, resample_abs_pos_embed, trunc_normal_
 from timm.models.vision_transformer import Block, VisionTransformer
+from .official import hf_config, hf_state, read_official
 from .settings import SETTINGS, resolve_settings
 from .transforms import JoinPatchSequence
 
 # %% auto #0
-__all__ = ['TARGET_LAYERS', 'TARGET_NORMS', 'MODEL_ARGS', 'MODEL_KEYS', 'DECODER_KEYS', 'CHECKPOINT_FORMAT', 'block_forward',
-           'ViTEncoder', 'relative_position_index', 'resize_relative_table', 'RelativePositionBias', 'RelPosAttention',
-           'RelPosBlock', 'BeitEncoder', 'normalize_layer', 'make_targets', 'ChannelNorm', 'ConvDecoder',
-           'place_visible', 'model_settings', 'model_from_settings', 'settings_of', 'Data2Vec', 'current_umask',
-           'atomic_save', 'load_checkpoint', 'is_ours', 'stored_config', 'check_weights', 'timm_kwargs',
-           'encoder_state_dict', 'to_timm', 'save_timm']
+__all__ = ['TARGET_LAYERS', 'TARGET_NORMS', 'MODEL_ARGS', 'MODEL_KEYS', 'DECODER_KEYS', 'CHECKPOINT_FORMAT', 'ARCHITECTURE',
+           'block_forward', 'ViTEncoder', 'relative_position_index', 'resize_relative_table', 'RelativePositionBias',
+           'RelPosAttention', 'RelPosBlock', 'BeitEncoder', 'normalize_layer', 'make_targets', 'ChannelNorm',
+           'ConvDecoder', 'place_visible', 'model_settings', 'model_from_settings', 'settings_of', 'Data2Vec',
+           'current_umask', 'atomic_save', 'load_checkpoint', 'is_ours', 'stored_config', 'check_weights',
+           'timm_kwargs', 'encoder_state_dict', 'to_timm', 'save_timm', 'save_hf', 'init_from', 'architecture_of']
 
 # %% ../nbs/02_model.ipynb #e016ff4a
 def block_forward(block: Block, x: Tensor) -> tuple[Tensor, Tensor]:
@@ -494,15 +495,22 @@ def check_weights(state, expected: dict, path):
         if names: raise ValueError(f"{path} {what} {', '.join(names[:3])}{' and more' if len(names) > 3 else ''}: "
                                    f"the file is damaged or was changed by hand")
 
+def _with_encoder(cls, settings: dict, state: dict, source) -> Data2Vec:
+    "A model of `settings` whose student and teacher hold the encoder weights `state`, checked against it before it is built"
+    with torch.device('meta'): expected = cls(**settings).state_dict()       # shapes only
+    check_weights(state, {k: v.shape for k, v in expected.items() if k.startswith('student.') or k in state}, source)
+    model = cls(**settings)
+    model.load_state_dict(state, strict=False)                                 # the head (and perhaps the mask token) stay new
+    model.teacher.load_state_dict(model.student.state_dict())
+    return model.eval()
+
 @patch(cls_method=True)
 def from_pretrained(cls: Data2Vec,
-                    path,                     # a file written by `save` or by training; or an official model (see below)
+                    path,                     # a file written by `save` or by training; or an official model ([Official weights](official.html))
                     map_location=None,        # device to put the model on; the CPU when None
                     teacher: bool = False) -> Data2Vec:  # require the file's own EMA teacher (a checkpoint.pt has it)
     "Rebuild a `Data2Vec` from a file written by `save` or by training, checking it before building anything; in eval mode"
-    if not is_ours(path):
-        from data2vec_vision.official import load_official   # the official layouts live in their own module, which imports this one
-        return load_official(path, teacher).to(map_location or 'cpu')
+    if not is_ours(path): return _with_encoder(cls, *read_official(path, teacher), path).to(map_location or 'cpu')
     ckpt = load_checkpoint(path)
     config = stored_config(ckpt, path)
     with torch.device('meta'): expected = {k: v.shape for k, v in cls(**config).state_dict().items()}   # no memory used
@@ -520,7 +528,7 @@ def timm_kwargs(model: Data2Vec) -> dict:
     "The arguments of timm's `VisionTransformer` (and `timm.create_model`) that give `model`'s encoder architecture"
     c = model.config
     if c.get('encoder', 'vit') != 'vit':
-        raise ValueError("timm's VisionTransformer takes the timm ViT form; a model of the BEiT form goes to transformers (official.save_hf)")
+        raise ValueError("timm's VisionTransformer takes the timm ViT form; a model of the BEiT form goes to transformers (save_hf)")
     return dict(img_size=c['img_size'], patch_size=c['patch_size'], in_chans=c['in_chans'], embed_dim=c['embed_dim'],
                 depth=c['depth'], num_heads=c['num_heads'], mlp_ratio=c['mlp_ratio'], init_values=c['layer_scale'] or None)
 
@@ -549,3 +557,38 @@ def save_timm(model: Data2Vec,        # a pretrained model
     metadata = {'timm_kwargs': json.dumps(timm_kwargs(model))}
     atomic_save(state, path, write=lambda s, f: f.write(save(s, metadata=metadata)))
     return Path(path)
+
+# %% ../nbs/02_model.ipynb #dce83b10
+def save_hf(model: Data2Vec,          # a model of this library, of either encoder form
+            folder,                   # the folder to write: config.json and model.safetensors
+            teacher: bool = False) -> Path:  # write the EMA teacher instead of the student
+    "Write `model`'s encoder as a folder that `transformers.Data2VecVisionModel.from_pretrained` loads"
+    from safetensors.torch import save
+    folder = Path(folder)
+    mask_token = model.mask_token if model.config['recipe'] == 'v1' else None   # transformers has one for v1's masked inputs
+    state = hf_state((model.teacher if teacher else model.student).state_dict(), mask_token)
+    atomic_save(state, folder/'model.safetensors', write=lambda s, f: f.write(save(s, metadata={'format': 'pt'})))
+    atomic_save(hf_config(model.config), folder/'config.json', write=lambda c, f: f.write(json.dumps(c, indent=2).encode()))
+    return folder
+
+# %% ../nbs/02_model.ipynb #e684f820
+def init_from(model: Data2Vec,      # the model a run trains, built from the run's settings
+              source: Data2Vec):    # the model whose encoder it starts from
+    "Start `model`'s student and teacher (and mask token) from `source`'s encoder; positions resized to `model`'s grid"
+    state = source.student.state_dict()
+    grid, old = model.student.grid, source.student.grid
+    for name, value in list(state.items()):
+        if name == 'pos_embed' and grid != old: state[name] = resample_abs_pos_embed(value, list(grid), list(old), num_prefix_tokens=1)
+        if name.endswith('relative_position_bias_table'): state[name] = resize_relative_table(value, old, grid)
+    model.student.load_state_dict(state)
+    model.teacher.load_state_dict(model.student.state_dict())
+    if model.config['recipe'] == 'v1' and source.config['recipe'] == 'v1':
+        with torch.no_grad(): model.mask_token.copy_(source.mask_token)
+    return model
+
+ARCHITECTURE = ('patch_size', 'in_chans', 'hidden_dim', 'n_encoders', 'num_heads', 'mlp_ratio', 'layer_scale', 'encoder',
+                'rel_pos_bias', 'abs_pos_embed', 'mean_pooling', 'layer_norm_eps')
+
+def architecture_of(model: Data2Vec) -> dict:
+    "The settings that a model's weights fix (the image size is not among them: position tables resize)"
+    return {k: v for k, v in settings_of(model).items() if k in ARCHITECTURE}

@@ -9,14 +9,12 @@ from __future__ import annotations
 import argparse, json, re
 from pathlib import Path
 import torch
-from timm.layers import resample_abs_pos_embed
-from .model import Data2Vec, atomic_save, check_weights, resize_relative_table, settings_of
 from .settings import MAX_CONFIG_BYTES
 
 # %% auto #0
-__all__ = ['HF_NAMES', 'QKV', 'HF_PREFIXES', 'HF_IGNORED', 'HUB_ID', 'SAFE_PICKLE_TYPES', 'VIT_NAMES', 'ARCHITECTURE',
-           'hf_settings', 'hf_to_student', 'read_weights', 'read_hf_folder', 'hub_folder', 'read_beit_checkpoint',
-           'beit_settings', 'load_official', 'hf_config', 'hf_state', 'save_hf', 'init_from', 'architecture_of']
+__all__ = ['HF_NAMES', 'QKV', 'HF_PREFIXES', 'HF_IGNORED', 'HUB_ID', 'SAFE_PICKLE_TYPES', 'VIT_NAMES', 'hf_settings',
+           'hf_to_student', 'read_weights', 'read_hf_folder', 'hub_folder', 'read_beit_checkpoint', 'beit_settings',
+           'read_official', 'hf_config', 'hf_state']
 
 # %% ../nbs/15_official.ipynb #648d7366
 HF_NAMES = {   # transformers' name: this library's name (under `student.`)
@@ -121,22 +119,13 @@ def read_weights(folder) -> dict:
     if (folder/'pytorch_model.bin').exists(): return torch.load(folder/'pytorch_model.bin', map_location='cpu', weights_only=True)
     raise FileNotFoundError(f"{folder} has no model.safetensors or pytorch_model.bin")
 
-def read_hf_folder(folder) -> Data2Vec:
-    "A `Data2Vec` (BEiT form, recipe v1) with the encoder of a folder that transformers' `save_pretrained` wrote"
+def read_hf_folder(folder) -> tuple[dict, dict]:
+    "`Data2Vec`'s arguments (BEiT form, recipe v1) and the encoder's weights under its names, from a folder that transformers' `save_pretrained` wrote"
     folder = Path(folder)
     if not (folder/'config.json').exists():
         raise FileNotFoundError(f"{folder} has no config.json: pass a folder that transformers' save_pretrained wrote")
     settings = hf_settings(_read_json(folder/'config.json'))
-    return _with_student(settings, hf_to_student(read_weights(folder), settings['depth']), folder)
-
-def _with_student(settings: dict, state: dict, source) -> Data2Vec:
-    "A `Data2Vec` of `settings` whose student (and teacher) hold `state`, checked against it before it is built"
-    with torch.device('meta'): expected = Data2Vec(**settings).state_dict()     # shapes only
-    check_weights(state, {k: v.shape for k, v in expected.items() if k.startswith('student.') or k in state}, source)
-    model = Data2Vec(**settings)
-    model.load_state_dict(state, strict=False)                                   # the head (and perhaps the mask token) stay new
-    model.teacher.load_state_dict(model.student.state_dict())
-    return model.eval()
+    return settings, hf_to_student(read_weights(folder), settings['depth'])
 
 # %% ../nbs/15_official.ipynb #10c75e60
 HUB_ID = re.compile(r'[\w.-]+/[\w.-]+')
@@ -154,8 +143,8 @@ def hub_folder(repo_id: str) -> Path:
 # %% ../nbs/15_official.ipynb #4ddbb35b
 SAFE_PICKLE_TYPES = (argparse.Namespace,)     # the run's arguments, stored beside the weights
 
-def read_beit_checkpoint(path) -> Data2Vec:
-    "A `Data2Vec` (BEiT form, recipe v1) with the encoder of a checkpoint of the official data2vec_vision (BEiT) code"
+def read_beit_checkpoint(path) -> tuple[dict, dict]:
+    "`Data2Vec`'s arguments (BEiT form, recipe v1) and the encoder's weights under its names, from a checkpoint of the official data2vec_vision (BEiT) code"
     try:
         with torch.serialization.safe_globals(list(SAFE_PICKLE_TYPES)): ckpt = torch.load(path, map_location='cpu', weights_only=True)
     except Exception as e:
@@ -169,7 +158,7 @@ def read_beit_checkpoint(path) -> Data2Vec:
     renamed = {('mask_token' if k == 'mask_token' else 'student.' + re.sub(r'attn\.relative_position_bias_table',
                                                                          'attn.rel_pos_bias.relative_position_bias_table', k)): v
                for k, v in state.items()}
-    return _with_student(settings, renamed, path)
+    return settings, renamed
 
 def beit_settings(state: dict) -> dict:
     "`Data2Vec`'s arguments for a BEiT-layout state dict, read from its weights' shapes"
@@ -187,9 +176,9 @@ def beit_settings(state: dict) -> dict:
                 mean_pooling='fc_norm.weight' in state, layer_norm_eps=1e-6, recipe='v1')
 
 # %% ../nbs/15_official.ipynb #4448834c
-def load_official(source,                 # a transformers folder, a hub id, or a BEiT-code .pth
-                  teacher: bool = False) -> Data2Vec:  # refuse: official files hold no EMA teacher
-    "The `Data2Vec` in an official source (see the table above), in eval mode"
+def read_official(source,                 # a transformers folder, a hub id, or a BEiT-code .pth
+                  teacher: bool = False) -> tuple[dict, dict]:  # refuse: official files hold no EMA teacher
+    "`Data2Vec`'s arguments and the encoder's weights (`student.*`, perhaps `mask_token`) in an official source (see the table above)"
     path = Path(source)
     if teacher: raise ValueError(f"{source} holds no EMA teacher (official models are published without one)")
     if path.is_dir(): return read_hf_folder(path)
@@ -199,9 +188,8 @@ def load_official(source,                 # a transformers folder, a hub id, or 
                             f".pth or a hub id such as facebook/data2vec-vision-base")
 
 # %% ../nbs/15_official.ipynb #372d1886
-def hf_config(model: Data2Vec) -> dict:
-    "The transformers `Data2VecVisionConfig` (as a dict) of `model`'s encoder"
-    c = model.config
+def hf_config(c: dict) -> dict:   # a model's `config`
+    "The transformers `Data2VecVisionConfig` (as a dict) of the encoder a `Data2Vec` of config `c` has"
     beit = c['encoder'] == 'beit'
     return dict(model_type='data2vec-vision', architectures=['Data2VecVisionModel'], hidden_size=c['embed_dim'],
                 num_hidden_layers=c['depth'], num_attention_heads=c['num_heads'], intermediate_size=int(c['embed_dim'] * c['mlp_ratio']),
@@ -215,12 +203,12 @@ def hf_config(model: Data2Vec) -> dict:
 
 VIT_NAMES = {'blocks.{i}.ls1.gamma': 'blocks.{i}.gamma_1', 'blocks.{i}.ls2.gamma': 'blocks.{i}.gamma_2'}   # timm ViT -> BEiT names
 
-def hf_state(model: Data2Vec, teacher: bool = False) -> dict:
-    "`model`'s encoder (or its EMA teacher) under transformers' names"
-    encoder = model.teacher if teacher else model.student
+def hf_state(encoder: dict,             # an encoder's state dict, e.g. `model.student.state_dict()`
+             mask_token=None) -> dict:   # v1's mask token, which transformers keeps among the embeddings
+    "An encoder's weights under transformers' names"
     back, vit_rules = _name_rule({ours: hf for hf, ours in HF_NAMES.items()}), _name_rule(VIT_NAMES)
     out = {}
-    for name, value in encoder.state_dict().items():
+    for name, value in encoder.items():
         name = _rename(name, vit_rules) or name
         m = re.match(r'blocks\.(\d+)\.attn\.qkv\.(weight|bias)$', name)
         if m:
@@ -230,38 +218,6 @@ def hf_state(model: Data2Vec, teacher: bool = False) -> dict:
         hf = _rename(name, back)
         if hf is None: raise ValueError(f"{name} has no place in transformers' data2vec vision model")
         out[hf] = value
-    if model.config['recipe'] == 'v1': out['embeddings.mask_token'] = model.mask_token
+    if mask_token is not None: out['embeddings.mask_token'] = mask_token
     return {k: v.detach().contiguous().cpu() for k, v in out.items()}
 
-def save_hf(model: Data2Vec,          # a model of this library, of either encoder form
-            folder,                   # the folder to write: config.json and model.safetensors
-            teacher: bool = False) -> Path:  # write the EMA teacher instead of the student
-    "Write `model`'s encoder as a folder that `transformers.Data2VecVisionModel.from_pretrained` loads"
-    from safetensors.torch import save
-    folder = Path(folder)
-    state = hf_state(model, teacher)
-    atomic_save(state, folder/'model.safetensors', write=lambda s, f: f.write(save(s, metadata={'format': 'pt'})))
-    atomic_save(hf_config(model), folder/'config.json', write=lambda c, f: f.write(json.dumps(c, indent=2).encode()))
-    return folder
-
-# %% ../nbs/15_official.ipynb #32b45bab
-def init_from(model: Data2Vec,      # the model a run trains, built from the run's settings
-              source: Data2Vec):    # the model whose encoder it starts from
-    "Start `model`'s student and teacher (and mask token) from `source`'s encoder; positions resized to `model`'s grid"
-    state = source.student.state_dict()
-    grid, old = model.student.grid, source.student.grid
-    for name, value in list(state.items()):
-        if name == 'pos_embed' and grid != old: state[name] = resample_abs_pos_embed(value, list(grid), list(old), num_prefix_tokens=1)
-        if name.endswith('relative_position_bias_table'): state[name] = resize_relative_table(value, old, grid)
-    model.student.load_state_dict(state)
-    model.teacher.load_state_dict(model.student.state_dict())
-    if model.config['recipe'] == 'v1' and source.config['recipe'] == 'v1':
-        with torch.no_grad(): model.mask_token.copy_(source.mask_token)
-    return model
-
-ARCHITECTURE = ('patch_size', 'in_chans', 'hidden_dim', 'n_encoders', 'num_heads', 'mlp_ratio', 'layer_scale', 'encoder',
-                'rel_pos_bias', 'abs_pos_embed', 'mean_pooling', 'layer_norm_eps')
-
-def architecture_of(model: Data2Vec) -> dict:
-    "The settings that a model's weights fix (the image size is not among them: position tables resize)"
-    return {k: v for k, v in settings_of(model).items() if k in ARCHITECTURE}
