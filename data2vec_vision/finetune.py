@@ -22,7 +22,7 @@ import fastai.callback.schedule   # Learner.fine_tune
 from timm.models.vision_transformer import VisionTransformer
 from .data import ImageFolder, default_workers, eval_transforms, labeled_split, pretrain_transforms
 from .learner import BF16Autocast, NoWeightDecay, resolve_precision
-from .model import Data2Vec, atomic_save, timm_kwargs, to_timm
+from .model import TIMM_MODELS, Data2Vec, atomic_save, timm_kwargs, to_timm
 from .settings import FINETUNE_SETTINGS
 
 # %% auto #0
@@ -90,6 +90,7 @@ def save_classifier(learn: Learner,      # from `classifier_learner`, fine-tuned
     vit = learn.model
     kwargs = {**timm_kwargs(model), 'num_classes': vit.num_classes, 'global_pool': vit.global_pool}
     state = {k: v.detach().contiguous().cpu() for k, v in vit.state_dict().items()}
-    metadata = {'timm_kwargs': json.dumps(kwargs), 'classes': json.dumps([str(c) for c in learn.dls.vocab])}
+    metadata = {'timm_kwargs': json.dumps(kwargs), 'timm_model': TIMM_MODELS[model.config['encoder']],
+                'classes': json.dumps([str(c) for c in learn.dls.vocab])}
     atomic_save(state, path, write=lambda s, f: f.write(save(s, metadata=metadata)))
     return Path(path)

@@ -6,7 +6,7 @@ Docs: https://data2vec-vision.github.io/data2vec_vision/model.html.md"""
 
 # %% ../nbs/02_model.ipynb #74e62263
 from __future__ import annotations
-import copy, errno, json, os, shutil, tempfile
+import copy, errno, json, os, re, shutil, tempfile
 from functools import lru_cache, partial
 from pathlib import Path
 import torch
@@ -14,17 +14,18 @@ import torch.nn.functional as F
 from torch import nn, Tensor
 from fastcore.basics import patch
 from timm.layers import DropPath, Mlp, PatchEmbed, resample_abs_pos_embed, trunc_normal_
+from timm.models.beit import Beit
 from timm.models.vision_transformer import Block, VisionTransformer
 from .official import hf_config, hf_state, read_official
 from .settings import SETTINGS, resolve_settings
 from .transforms import JoinPatchSequence
 
 # %% auto #0
-__all__ = ['TARGET_LAYERS', 'TARGET_NORMS', 'MODEL_ARGS', 'MODEL_KEYS', 'DECODER_KEYS', 'CHECKPOINT_FORMAT', 'ARCHITECTURE',
-           'block_forward', 'ViTEncoder', 'relative_position_index', 'resize_relative_table', 'RelativePositionBias',
-           'RelPosAttention', 'RelPosBlock', 'BeitEncoder', 'normalize_layer', 'make_targets', 'ChannelNorm',
-           'ConvDecoder', 'place_visible', 'model_settings', 'model_from_settings', 'settings_of', 'Data2Vec',
-           'current_umask', 'atomic_save', 'load_checkpoint', 'is_ours', 'stored_config', 'check_weights',
+__all__ = ['TARGET_LAYERS', 'TARGET_NORMS', 'MODEL_ARGS', 'MODEL_KEYS', 'DECODER_KEYS', 'CHECKPOINT_FORMAT', 'TIMM_MODELS',
+           'ARCHITECTURE', 'block_forward', 'ViTEncoder', 'relative_position_index', 'resize_relative_table',
+           'RelativePositionBias', 'RelPosAttention', 'RelPosBlock', 'BeitEncoder', 'normalize_layer', 'make_targets',
+           'ChannelNorm', 'ConvDecoder', 'place_visible', 'model_settings', 'model_from_settings', 'settings_of',
+           'Data2Vec', 'current_umask', 'atomic_save', 'load_checkpoint', 'is_ours', 'stored_config', 'check_weights',
            'timm_kwargs', 'encoder_state_dict', 'to_timm', 'save_timm', 'save_hf', 'init_from', 'architecture_of']
 
 # %% ../nbs/02_model.ipynb #e016ff4a
@@ -524,37 +525,41 @@ def from_pretrained(cls: Data2Vec,
     return model.to(map_location or 'cpu').eval()
 
 # %% ../nbs/02_model.ipynb #5574df9f
+TIMM_MODELS = dict(vit='vit_base_patch16_224', beit='beit_base_patch16_224')   # a `timm.create_model` name of each form's class
+
 def timm_kwargs(model: Data2Vec) -> dict:
-    "The arguments of timm's `VisionTransformer` (and `timm.create_model`) that give `model`'s encoder architecture"
+    "The arguments of timm's `VisionTransformer` (ViT form) or `Beit` (BEiT form), and of `timm.create_model`, that give `model`'s encoder"
     c = model.config
-    if c.get('encoder', 'vit') != 'vit':
-        raise ValueError("timm's VisionTransformer takes the timm ViT form; a model of the BEiT form goes to transformers (save_hf)")
-    return dict(img_size=c['img_size'], patch_size=c['patch_size'], in_chans=c['in_chans'], embed_dim=c['embed_dim'],
-                depth=c['depth'], num_heads=c['num_heads'], mlp_ratio=c['mlp_ratio'], init_values=c['layer_scale'] or None)
+    kwargs = dict(img_size=c['img_size'], patch_size=c['patch_size'], in_chans=c['in_chans'], embed_dim=c['embed_dim'],
+                  depth=c['depth'], num_heads=c['num_heads'], mlp_ratio=c['mlp_ratio'], init_values=c['layer_scale'] or None)
+    if c['encoder'] == 'beit':
+        kwargs.update(use_abs_pos_emb=c['abs_pos_embed'], use_rel_pos_bias=c['rel_pos_bias'] == 'per_block',
+                      use_shared_rel_pos_bias=c['rel_pos_bias'] == 'shared', global_pool='avg' if c['mean_pooling'] else 'token')
+    return kwargs
 
 def encoder_state_dict(model: Data2Vec, teacher: bool = False) -> dict:
     "The student's (or teacher's) weights under timm's names"
-    return (model.teacher if teacher else model.student).state_dict()
+    state = (model.teacher if teacher else model.student).state_dict()
+    return {re.sub(r'\.attn\.rel_pos_bias\.', '.attn.', k): v for k, v in state.items()}   # timm's Beit keeps a block's own table in its attention
 
 def to_timm(model: Data2Vec,          # a pretrained model
             teacher: bool = False,    # export the EMA teacher instead of the student
-            **kwargs) -> VisionTransformer:  # passed to timm's `VisionTransformer`, e.g. `num_classes=10`
-    "The encoder as a timm `VisionTransformer` with the same weights"
-    vit = VisionTransformer(**{**timm_kwargs(model), 'num_classes': 0, **kwargs})
-    state = encoder_state_dict(model, teacher)
-    if isinstance(vit.norm, nn.Identity):       # global_pool='avg': timm replaces the final norm by a new `fc_norm`
-        state = {k: v for k, v in state.items() if not k.startswith('norm.')}
-    missing, unexpected = vit.load_state_dict(state, strict=False)
-    assert not unexpected and all(k.startswith(('head.', 'fc_norm.')) for k in missing), (missing, unexpected)
-    return vit
+            **kwargs) -> nn.Module:   # passed to timm's class, e.g. `num_classes=10`
+    "The encoder as a timm `VisionTransformer` (ViT form) or `Beit` (BEiT form) with the same weights"
+    net = (Beit if model.config['encoder'] == 'beit' else VisionTransformer)(**{**timm_kwargs(model), 'num_classes': 0, **kwargs})
+    unused = [n for n in ('norm', 'fc_norm') if isinstance(getattr(net, n), nn.Identity)]   # the norm timm's pooling does without
+    state = {k: v for k, v in encoder_state_dict(model, teacher).items() if k.split('.')[0] not in unused}
+    missing, unexpected = net.load_state_dict(state, strict=False)
+    assert not unexpected and all(k.startswith(('head.', 'fc_norm.', 'norm.')) for k in missing), (missing, unexpected)
+    return net
 
 def save_timm(model: Data2Vec,        # a pretrained model
               path,                   # file to write, e.g. 'encoder.safetensors'
               teacher: bool = False) -> Path:  # save the EMA teacher instead of the student
-    "Save the encoder as a safetensors file that `timm.create_model(..., pretrained_cfg_overlay=dict(file=path))` loads"
+    "Save the encoder as a safetensors file that `timm.create_model(name, pretrained=True, pretrained_cfg_overlay=dict(file=path), **timm_kwargs)` loads"
     from safetensors.torch import save
     state = {k: v.contiguous() for k, v in encoder_state_dict(model, teacher).items()}
-    metadata = {'timm_kwargs': json.dumps(timm_kwargs(model))}
+    metadata = {'timm_kwargs': json.dumps(timm_kwargs(model)), 'timm_model': TIMM_MODELS[model.config['encoder']]}
     atomic_save(state, path, write=lambda s, f: f.write(save(s, metadata=metadata)))
     return Path(path)
 
