@@ -19,14 +19,16 @@ from fastai.losses import CrossEntropyLossFlat
 from fastai.metrics import accuracy
 from fastai.optimizer import Adam
 import fastai.callback.schedule   # Learner.fine_tune
-from timm.models.vision_transformer import VisionTransformer
+from torch import nn
 from .data import ImageFolder, default_workers, eval_transforms, labeled_split, pretrain_transforms
 from .learner import BF16Autocast, NoWeightDecay, resolve_precision
 from .model import TIMM_MODELS, Data2Vec, atomic_save, timm_kwargs, to_timm
+from .official import read_official_head
 from .settings import FINETUNE_SETTINGS
 
 # %% auto #0
-__all__ = ['classification_dataloaders', 'vit_param_groups', 'classifier_learner', 'fine_tune_vit', 'save_classifier']
+__all__ = ['classification_dataloaders', 'vit_param_groups', 'classifier_learner', 'fine_tune_vit', 'save_classifier',
+           'official_classifier']
 
 # %% ../nbs/10_finetune.ipynb #a912870c
 def classification_dataloaders(path,                      # labeled folder with `train/<class>/` and `val/<class>/`
@@ -45,11 +47,13 @@ def classification_dataloaders(path,                      # labeled folder with 
     return dls
 
 # %% ../nbs/10_finetune.ipynb #f51035f9
-def vit_param_groups(vit: VisionTransformer) -> list:
-    "Parameter groups of a timm ViT in depth order: embeddings, each block, then the norms and the classifier"
-    embeddings = [vit.cls_token, vit.pos_embed, *vit.patch_embed.parameters()]
+def vit_param_groups(vit: nn.Module) -> list:   # a timm `VisionTransformer` or `Beit`
+    "Parameter groups of a timm ViT (or BEiT) in depth order: what comes before the blocks, each block, then the norms and the classifier"
+    blocks = [list(block.parameters()) for block in vit.blocks]
     top = [p for m in (vit.norm, vit.fc_norm, vit.head) for p in m.parameters()]
-    return [embeddings] + [list(block.parameters()) for block in vit.blocks] + [top]
+    later = {id(p) for group in blocks + [top] for p in group}
+    embeddings = [p for p in vit.parameters() if id(p) not in later]   # patch projection, tokens, positions, a shared relative bias
+    return [embeddings] + blocks + [top]
 
 # %% ../nbs/10_finetune.ipynb #60c26ef9
 def classifier_learner(dls,                       # `DataLoaders` of `(image, label)`, e.g. from `classification_dataloaders`
@@ -94,3 +98,16 @@ def save_classifier(learn: Learner,      # from `classifier_learner`, fine-tuned
                 'classes': json.dumps([str(c) for c in learn.dls.vocab])}
     atomic_save(state, path, write=lambda s, f: f.write(save(s, metadata=metadata)))
     return Path(path)
+
+# %% ../nbs/10_finetune.ipynb #18960774
+def official_classifier(source) -> nn.Module:   # a fine-tuned transformers folder, hub id, or BEiT-code .pth
+    "A fine-tuned official model as a timm classifier with its published head, in eval mode; `.classes` names its outputs"
+    head = read_official_head(source)
+    if head is None: raise ValueError(f"{source} has no classifier (a self-supervised model): fine-tune one with the finetune command")
+    model = Data2Vec.from_pretrained(source)
+    if head['weight'].shape[1] != model.config['embed_dim']:
+        raise ValueError(f"{source}'s classifier takes {head['weight'].shape[1]} features but its encoder gives {model.config['embed_dim']}")
+    net = to_timm(model, num_classes=len(head['weight']))
+    net.head.load_state_dict(dict(weight=head['weight'], bias=head['bias']))
+    net.classes = head['classes']
+    return net.eval()

@@ -13,8 +13,8 @@ from .settings import MAX_CONFIG_BYTES
 
 # %% auto #0
 __all__ = ['HF_NAMES', 'QKV', 'HF_PREFIXES', 'HF_IGNORED', 'HUB_ID', 'SAFE_PICKLE_TYPES', 'VIT_NAMES', 'hf_settings',
-           'hf_to_student', 'read_weights', 'read_hf_folder', 'hub_folder', 'read_beit_checkpoint', 'beit_settings',
-           'read_official', 'hf_config', 'hf_state']
+           'hf_to_student', 'read_weights', 'read_hf_folder', 'hub_folder', 'read_beit_state', 'read_beit_checkpoint',
+           'beit_settings', 'read_official', 'read_official_head', 'hf_config', 'hf_state']
 
 # %% ../nbs/15_official.ipynb #648d7366
 HF_NAMES = {   # transformers' name: this library's name (under `student.`)
@@ -143,8 +143,8 @@ def hub_folder(repo_id: str) -> Path:
 # %% ../nbs/15_official.ipynb #4ddbb35b
 SAFE_PICKLE_TYPES = (argparse.Namespace,)     # the run's arguments, stored beside the weights
 
-def read_beit_checkpoint(path) -> tuple[dict, dict]:
-    "`Data2Vec`'s arguments (BEiT form, recipe v1) and the encoder's weights under its names, from a checkpoint of the official data2vec_vision (BEiT) code"
+def read_beit_state(path) -> dict:
+    "The model's weights in a checkpoint of the official data2vec_vision (BEiT) code, under BEiT's names, opened with `weights_only=True`"
     try:
         with torch.serialization.safe_globals(list(SAFE_PICKLE_TYPES)): ckpt = torch.load(path, map_location='cpu', weights_only=True)
     except Exception as e:
@@ -153,7 +153,11 @@ def read_beit_checkpoint(path) -> tuple[dict, dict]:
     state = ckpt.get('model', ckpt.get('module', ckpt)) if isinstance(ckpt, dict) else None
     if not isinstance(state, dict) or 'patch_embed.proj.weight' not in state:
         raise ValueError(f"{path} holds no BEiT model weights (no patch_embed.proj.weight)")
-    state = {k: v for k, v in state.items() if not HF_IGNORED.match(k)}
+    return state
+
+def read_beit_checkpoint(path) -> tuple[dict, dict]:
+    "`Data2Vec`'s arguments (BEiT form, recipe v1) and the encoder's weights under its names, from a checkpoint of the official data2vec_vision (BEiT) code"
+    state = {k: v for k, v in read_beit_state(path).items() if not HF_IGNORED.match(k)}
     settings = beit_settings(state)
     renamed = {('mask_token' if k == 'mask_token' else 'student.' + re.sub(r'attn\.relative_position_bias_table',
                                                                          'attn.rel_pos_bias.relative_position_bias_table', k)): v
@@ -186,6 +190,27 @@ def read_official(source,                 # a transformers folder, a hub id, or 
     if HUB_ID.fullmatch(str(source)): return read_hf_folder(hub_folder(str(source)))
     raise FileNotFoundError(f"{source} does not exist: pass a file written by train, a transformers folder, a BEiT-code "
                             f".pth or a hub id such as facebook/data2vec-vision-base")
+
+# %% ../nbs/15_official.ipynb #66b112d8
+def _head(weight, bias, classes: list, source) -> dict:
+    if not (isinstance(weight, torch.Tensor) and isinstance(bias, torch.Tensor) and weight.ndim == 2 and bias.shape == weight.shape[:1]):
+        raise ValueError(f"{source}'s classifier is not a weight matrix and a bias of as many classes")
+    if len(classes) != len(weight): raise ValueError(f"{source} names {len(classes)} classes for a classifier of {len(weight)}")
+    return dict(weight=weight, bias=bias, classes=classes)
+
+def read_official_head(source) -> dict | None:   # a transformers folder, a hub id, or a BEiT-code .pth
+    "The classifier of a fine-tuned official model, `{'weight': [n, D], 'bias': [n], 'classes': [n names]}`; None without one"
+    path = Path(source)
+    if path.is_file():
+        state = read_beit_state(path)
+        if 'head.weight' not in state: return None
+        return _head(state['head.weight'], state.get('head.bias'), [str(i) for i in range(len(state['head.weight']))], source)
+    folder = path if path.is_dir() else hub_folder(str(source))
+    state, config = read_weights(folder), _read_json(folder/'config.json')
+    if 'classifier.weight' not in state: return None
+    n = len(state['classifier.weight'])
+    labels = config.get('id2label') if isinstance(config.get('id2label'), dict) else {}
+    return _head(state['classifier.weight'], state.get('classifier.bias'), [str(labels.get(str(i), i)) for i in range(n)], source)
 
 # %% ../nbs/15_official.ipynb #372d1886
 def hf_config(c: dict) -> dict:   # a model's `config`
