@@ -94,7 +94,7 @@ def read_config(path) -> dict:
         raise ValueError(f"--config {path} must hold settings as `name: value` lines, got {type(data).__name__}")
     return data
 
-RESUME_CAN_CHANGE = ('epochs', 'device', 'num_workers', 'precision', 'teacher_precision', 'save_every', 'knn_eval_path',
+RESUME_CAN_CHANGE = ('epochs', 'device', 'num_workers', 'precision', 'teacher_precision', 'compile', 'save_every', 'knn_eval_path',
                      'knn_every', 'log', 'input_path', 'init', 'checkpoint_out_dir', 'resume_checkpoint')
 
 def resumed_settings(path) -> tuple:

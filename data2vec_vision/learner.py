@@ -6,7 +6,7 @@ Docs: https://data2vec-vision.github.io/data2vec_vision/learner.html.md"""
 
 # %% ../nbs/05_learner.ipynb #da6bec5d
 from __future__ import annotations
-import hashlib, json, os, platform, random, signal, threading, time
+import hashlib, importlib.util, json, os, platform, random, shutil, signal, threading, time
 from functools import partial
 from pathlib import Path
 import numpy as np
@@ -24,15 +24,15 @@ from .callback import CollapseWarning, Data2VecCallback, Data2VecLoss, masked_ba
 from .distributed import unwrap
 from .masking import block_mask, inverse_block_mask, random_mask
 from .model import Data2Vec, check_weights, load_checkpoint, settings_of, stored_config
-from .settings import resolve_settings
+from .settings import COMPILE_MIN_STEPS, resolve_settings
 
 # %% auto #0
 __all__ = ['NO_DECAY_NAMES', 'MIN_BF16_SPEEDUP', 'MAX_PRECISION_CACHE_BYTES', 'MASKS', 'no_decay_params', 'NoWeightDecay',
            'BF16Autocast', 'has_native_bf16', 'resolve_teacher_precision', 'resolve_precision', 'measure_precision',
            'faster_precision', 'precision_cache_file', 'device_name', 'precision_key', 'read_precision_cache',
-           'write_precision_cache', 'MeasuredPrecision', 'compile_model', 'learner_settings', 'data2vec_learner',
-           'StopOnNonFiniteLoss', 'rng_states', 'set_rng_states', 'all_ranks', 'Data2VecCheckpoint',
-           'save_training_state', 'resume']
+           'write_precision_cache', 'MeasuredPrecision', 'compile_model', 'has_compiler', 'CompileLongRuns',
+           'learner_settings', 'data2vec_learner', 'StopOnNonFiniteLoss', 'rng_states', 'set_rng_states', 'all_ranks',
+           'Data2VecCheckpoint', 'save_training_state', 'resume']
 
 # %% ../nbs/05_learner.ipynb #1aaedbf3
 NO_DECAY_NAMES = ('cls_token', 'pos_embed', 'mask_token')
@@ -197,6 +197,22 @@ def compile_model(model: Data2Vec) -> Data2Vec:
     if model.config['recipe'] == 'v2': model.student.forward_visible = torch.compile(model.student.forward_visible, dynamic=False)
     return model
 
+def has_compiler(device) -> bool:
+    "Whether `torch.compile` can generate code for `device`: triton for a GPU, a C++ compiler for the CPU"
+    if torch.device(device).type == 'cuda': return importlib.util.find_spec('triton') is not None
+    return any(shutil.which(c) for c in (os.environ.get('CXX'), 'g++', 'c++', 'clang++') if c)
+
+class CompileLongRuns(Callback):
+    "`compile='auto'`: compile the model at the start of a fit of at least `COMPILE_MIN_STEPS` optimizer steps, where a compiler is found"
+    order = Data2VecCallback.order
+    def before_fit(self):
+        if getattr(self.learn, 'compiled', False): return
+        steps = self.n_epoch * len(self.dls.train) // self.learn.settings['grad_accum']
+        self.learn.compiled = steps >= COMPILE_MIN_STEPS and has_compiler(self.dls.device or 'cpu')
+        if not self.learn.compiled: return
+        compile_model(unwrap(self.learn.model))
+        if rank_distrib() == 0: print(f"compile auto: compiling the model for {steps:,} optimizer steps (tens of seconds, in the first steps)")
+
 def learner_settings(model: Data2Vec, **given) -> dict:
     "The resolved settings of a run training `model` (its preset, recipe and architecture) with the values in `given` (None: not given)"
     mask = given.get('mask')
@@ -219,7 +235,7 @@ def data2vec_learner(dls,                        # `DataLoaders` of images `(xb,
                      clip: float | None = None,        # gradient norm clipping; 0 for none
                      precision: str | None = None,     # the student's: 'auto', 'fp32', 'bf16' or 'fp16'
                      teacher_precision: str | None = None,  # the teacher's: 'auto' (bf16 where native), 'fp32' or 'bf16'
-                     compile: bool | None = None,      # compile the student, teacher and decoder (`compile_model`)
+                     compile: str | None = None,       # 'on': compile the student, teacher and decoder (`compile_model`); 'auto': long runs
                      cbs=None,                   # more callbacks
                      **kwargs) -> Learner:       # passed to `Learner`, e.g. `path`
     "A fastai `Learner` that pretrains `model` by data2vec on `dls`; `learn.settings` holds every setting in force"
@@ -227,7 +243,7 @@ def data2vec_learner(dls,                        # `DataLoaders` of images `(xb,
                          tau_initial=tau_initial, tau_end=tau_end, tau_increase_pct=tau_increase_pct, max_lr=max_lr,
                          weight_decay=weight_decay, grad_accum=grad_accum, clip=clip, precision=precision,
                          teacher_precision=teacher_precision, compile=compile)
-    if s['compile']: compile_model(model)
+    if s['compile'] == 'on': compile_model(model)
     mask_fn = partial(MASKS[s['mask']] if isinstance(s['mask'], str) else s['mask'], mask_ratio=s['mask_ratio'])
     teacher_bf16 = resolve_teacher_precision(s['teacher_precision'], dls.device or 'cpu') == 'bf16'
     d2v = Data2VecCallback(mask_fn, s['tau_initial'], s['tau_end'], s['tau_increase_pct'], s['n_masks'], teacher_bf16)
@@ -237,6 +253,7 @@ def data2vec_learner(dls,                        # `DataLoaders` of images `(xb,
     measured = s['precision'] == 'auto' and has_native_bf16(dls.device or 'cpu')
     precision = None if measured else resolve_precision(s['precision'], dls.device or 'cpu')   # None: chosen at the first fit
     if measured: cbs.append(MeasuredPrecision())
+    if s['compile'] == 'auto': cbs.append(CompileLongRuns())
     if precision == 'bf16': cbs.append(BF16Autocast())
     if precision == 'fp16': cbs.append(MixedPrecision())
     trainable = lambda m: [p for p in m.parameters() if p.requires_grad]
@@ -244,7 +261,7 @@ def data2vec_learner(dls,                        # `DataLoaders` of images `(xb,
                ValueMetric(lambda: _epoch_mean(d2v, 'pred_spread'), 'pred_spread')]
     learn = Learner(dls, model, loss_func=Data2VecLoss(s['beta'], s['cls_weight']), opt_func=partial(Adam, sqr_mom=0.999, eps=1e-8),
                     splitter=trainable, lr=s['max_lr'], wd=s['weight_decay'], metrics=metrics, cbs=cbs, **kwargs)
-    learn.settings, learn.precision = s, precision
+    learn.settings, learn.precision, learn.compiled = s, precision, s['compile'] == 'on'
     return learn
 
 def _epoch_mean(d2v: Data2VecCallback, key: str) -> float:

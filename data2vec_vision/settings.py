@@ -12,8 +12,8 @@ from pathlib import Path
 from typing import Any, Callable
 
 # %% auto #0
-__all__ = ['MODEL_SETTINGS', 'TRAINING_SETTINGS', 'RUN_SETTINGS', 'SETTINGS', 'RECIPES', 'PRESETS', 'MAX_CONFIG_BYTES',
-           'FEATURE_SETTINGS', 'FINETUNE_SETTINGS', 'in_range', 'Setting', 'heads_for', 'top_k_for',
+__all__ = ['COMPILE_MIN_STEPS', 'MODEL_SETTINGS', 'TRAINING_SETTINGS', 'RUN_SETTINGS', 'SETTINGS', 'RECIPES', 'PRESETS',
+           'MAX_CONFIG_BYTES', 'FEATURE_SETTINGS', 'FINETUNE_SETTINGS', 'in_range', 'Setting', 'heads_for', 'top_k_for',
            'decoder_groups_for', 'coerce', 'check_together', 'preset_values', 'resolve_settings', 'resolve_command',
            'settings_table']
 
@@ -68,6 +68,8 @@ _positive, _at_least_1, _non_negative = in_range(0, lo_open=True), in_range(1), 
 _fraction, _open_fraction = in_range(0, 1, hi_open=True), in_range(0, 1, lo_open=True, hi_open=True)
 _decay = in_range(0, 1)
 _device = lambda v: None if re.fullmatch(r'cpu|mps|(cuda|xpu)(:\d+)?', v) else "is not a device: use cpu, cuda, cuda:N or mps"
+
+COMPILE_MIN_STEPS = 2000   # optimizer steps from which `compile='auto'` compiles: enough to repay tens of seconds
 
 MODEL_SETTINGS = [
     Setting('image_size', int, "Side of the square training images, in pixels (a multiple of --patch-size).", check=_at_least_1),
@@ -124,8 +126,10 @@ TRAINING_SETTINGS = [
     Setting('precision', str, "Numeric precision of the student: auto measures a few steps in fp32 and bf16 where the "
             "device has bf16 natively and takes the faster (cached per machine and model); else fp16 on a GPU, fp32 on a CPU.",
             default='auto', choices=('auto', 'fp32', 'bf16', 'fp16')),
-    Setting('compile', bool, "Compile the student, teacher and decoder with torch.compile (static shapes): faster steps after a "
-            "compilation of tens of seconds.", default=False),
+    Setting('compile', str, "Compile the student, teacher and decoder with torch.compile (static shapes): faster steps after a "
+            f"compilation of tens of seconds. auto compiles a run of at least {COMPILE_MIN_STEPS:,} optimizer steps, where a "
+            "compiler is found.",
+            default='auto', choices=('auto', 'on', 'off')),
     Setting('teacher_precision', str, "Precision of the teacher's pass: auto is bf16 where the device has it natively "
             "(GPUs, CPUs with AMX or AVX512-BF16).", default='auto', choices=('auto', 'fp32', 'bf16')),
 ]
@@ -187,6 +191,8 @@ def coerce(s: Setting, v):
         if s.optional: return None
         raise ValueError(f"{s.option} needs a value")
     t = s.type
+    if t is str and isinstance(v, bool) and {'on', 'off'} <= set(s.choices or ()):
+        v = 'on' if v else 'off'          # YAML reads a bare on/off as a boolean, and earlier runs stored --compile as one
     ok = (isinstance(v, bool) if t is bool else
           isinstance(v, int) and not isinstance(v, bool) if t is int else
           isinstance(v, (int, float)) and not isinstance(v, bool) if t is float else
