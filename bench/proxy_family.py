@@ -8,9 +8,10 @@ random initialisation.
 
 Each cell's training folder is made once under --work (images resized to twice the cell's size, grayscale saved as
 RGB of equal channels, a seeded subset of the training images); the validation images are the whole val split at the
-cell's size and colour. Prints one markdown row per cell as soon as it is done.
+cell's size and colour. Prints one markdown row per cell as soon as it is done. `--train-options` changes the
+defaults, for a sweep: `--train-options '--batch-size 32'`.
 """
-import argparse, random, tempfile, time
+import argparse, random, shlex, tempfile, time
 from pathlib import Path
 import torch
 from PIL import Image
@@ -34,7 +35,7 @@ def make_split(files: list, labels, dest: Path, size: int, gray: bool) -> tuple:
         out.append(target.with_suffix('.png'))
     return out, labels
 
-def cell(path, work: Path, size: int, grid: int, gray: bool, count, epochs: int, num_workers) -> dict:
+def cell(path, work: Path, size: int, grid: int, gray: bool, count, epochs: int, num_workers, train_options=()) -> dict:
     train_files, train_y, _ = labeled_images(f'{path}/train')
     val_files, val_y, _ = labeled_images(f'{path}/val')
     order = list(range(len(train_files))); random.Random(0).shuffle(order)
@@ -45,7 +46,7 @@ def cell(path, work: Path, size: int, grid: int, gray: bool, count, epochs: int,
     floor_pixels = pixel_knn(train, train_y, val, val_y, size, num_workers=num_workers)
     feats = lambda model: [extract_features(model, f, 256, num_workers=num_workers, show_progress=False) for f in (train, val)]
     options = ['--image-size', str(size), '--patch-size', str(size // grid), '--epochs', str(epochs), '--save-every', str(epochs),
-               '--device', 'cpu'] + (['--num-workers', str(num_workers)] if num_workers is not None else [])
+               '--device', 'cpu'] + (['--num-workers', str(num_workers)] if num_workers is not None else []) + list(train_options)
     with tempfile.TemporaryDirectory() as out, tempfile.TemporaryDirectory() as subset:
         for f in train: (Path(subset)/f.parent.name).mkdir(exist_ok=True); (Path(subset)/f.parent.name/f.name).symlink_to(f)
         args = get_parser(['train']).parse_args(['train', subset, *options, '--checkpoint-out-dir', out])
@@ -71,6 +72,7 @@ def main():
     p.add_argument('--epochs', type=int, default=5)
     p.add_argument('--work', type=Path, default=Path('/tmp/proxy_family'))
     p.add_argument('--num-workers', type=int)
+    p.add_argument('--train-options', default='', help="more train options, one string, e.g. '--batch-size 32' (default: none)")
     a = p.parse_args()
     print("| size | grid | colour | train images | epochs | optimizer steps | minutes | kNN | raw pixels | random ViT | kNN - pixels |")
     print("|---|---|---|---|---|---|---|---|---|---|---|", flush=True)
@@ -79,7 +81,8 @@ def main():
             if size % grid: continue
             for colour in a.colours:
                 for count in a.counts:
-                    r = cell(a.path, a.work, size, grid, colour == 'gray', count if count == 'all' else int(count), a.epochs, a.num_workers)
+                    r = cell(a.path, a.work, size, grid, colour == 'gray', count if count == 'all' else int(count), a.epochs, a.num_workers,
+                             shlex.split(a.train_options))
                     print(f"| {r['size']} | {r['grid']} x {r['grid']} | {r['colour']} | {r['images']} | {r['epochs']} | {r['steps']} | "
                           f"{r['minutes']:.1f} | {r['knn']:.3f} | {r['pixels']:.3f} | {r['random']:.3f} | {r['knn'] - r['pixels']:+.3f} |", flush=True)
 
