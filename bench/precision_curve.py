@@ -12,6 +12,7 @@ import argparse, json, statistics, time
 from pathlib import Path
 import torch
 from fastai.callback.core import Callback, CancelFitException
+from fastai.torch_core import set_seed
 from data2vec_vision.data import pretrain_dataloaders
 from data2vec_vision.learner import data2vec_learner
 from data2vec_vision.model import Data2Vec
@@ -24,13 +25,12 @@ class StepLog(Callback):
     def after_batch(self):
         if not self.training: return
         now = time.perf_counter()
-        self.losses.append(float(self.learn.loss)); self.seconds.append(now - self.last); self.last = now
+        self.losses.append(self.learn.loss.item()); self.seconds.append(now - self.last); self.last = now
         if len(self.losses) == self.steps: raise CancelFitException()
 
 def run(path, steps: int, seed: int, **options) -> tuple:
-    torch.manual_seed(seed)
+    set_seed(seed)                          # python, numpy and torch: the same batches, masks and initial weights
     dls = pretrain_dataloaders(path, 64, 64, seed=seed, device='cpu')
-    torch.manual_seed(seed)
     learn = data2vec_learner(dls, Data2Vec(preset='cpu'), **options)
     log = StepLog(steps)
     epochs = -(-steps // len(dls.train))
