@@ -330,7 +330,7 @@ def finetune(args: argparse.Namespace):
     from fastai.torch_core import set_seed
     from data2vec_vision.distributed import process_device
     from data2vec_vision.finetune import classification_dataloaders, classifier_learner, fine_tune_vit, save_classifier
-    from data2vec_vision.model import TIMM_MODELS
+    from data2vec_vision.model import timm_model_name
     from data2vec_vision.tracking import PlainProgress
     s = resolve_command(FINETUNE_SETTINGS, _given(args, FINETUNE_SETTINGS))
     set_seed(s['seed'])
@@ -343,14 +343,14 @@ def finetune(args: argparse.Namespace):
     fine_tune_vit(learn, s['epochs'], s['lr'], s['layer_decay'], s['freeze_epochs'])
     out = save_classifier(learn, model, s['out'])
     print(f"Saved the classifier ({len(dls.vocab)} classes, validation accuracy {float(learn.recorder.values[-1][-1]):.3f}) to {out}.\n"
-          f"Load it in timm with: timm.create_model('{TIMM_MODELS[model.config['encoder']]}', pretrained=True, "
+          f"Load it in timm with: timm.create_model('{timm_model_name(model)}', pretrained=True, "
           f"pretrained_cfg_overlay=dict(file='{out}', num_classes={len(dls.vocab)}), **kwargs), kwargs being the JSON in the "
           f"file's metadata 'timm_kwargs' (safetensors.safe_open('{out}', 'pt').metadata())")
     return learn
 
 def export(args: argparse.Namespace) -> Path:
     "Write the encoder of `args.checkpoint` for transformers (`--format hf`) or timm (`--format timm`)"
-    from data2vec_vision.model import TIMM_MODELS, save_hf, save_timm
+    from data2vec_vision.model import save_hf, save_timm, timm_model_name
     if args.out.exists(): raise ValueError(f"--out {args.out} exists already: choose a new name (nothing is overwritten)")
     model = _load(args.checkpoint, args.teacher)
     if args.format == 'hf':
@@ -358,7 +358,7 @@ def export(args: argparse.Namespace) -> Path:
         print(f"Wrote {args.out}: load it with transformers.Data2VecVisionModel.from_pretrained('{args.out}')")
     else:
         save_timm(model, args.out, teacher=args.teacher)
-        print(f"Wrote {args.out}: load it with timm.create_model('{TIMM_MODELS[model.config['encoder']]}', pretrained=True, "
+        print(f"Wrote {args.out}: load it with timm.create_model('{timm_model_name(model)}', pretrained=True, "
               f"pretrained_cfg_overlay=dict(file='{args.out}'), **timm_kwargs) (timm_kwargs in the file's metadata)")
     return args.out
 

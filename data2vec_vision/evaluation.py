@@ -177,10 +177,11 @@ class KNNMonitor(Callback):
         size = min(unwrap(self.learn.model).config['img_size'], PIXEL_FLOOR_SIZE)
         floor = pixel_knn(self.train_files, self.train_y, self.val_files, self.val_y, size, self.k, self.T, self.num_workers)
         top1 = self.hist[-1][1]
+        gap = top1 - floor
         said = f"kNN top-1 {top1:.3f} against {floor:.3f} for raw pixels of the same images (centred, {size} px)"
-        if top1 - floor >= CLEAR_GAIN: return f"{said}: the features beat the pixels by {top1 - floor:.3f}."
-        return (f"{said}: the features are {'only ' if top1 > floor else ''}{abs(top1 - floor):.3f} "
-                f"{'above' if top1 > floor else 'below'} the pixels. A short run learns little; train for more epochs (kNN rises "
+        if gap >= CLEAR_GAIN: return f"{said}: the features beat the pixels by {gap:.3f}."
+        where = f"only {gap:.3f} above" if gap > 0 else f"{-gap:.3f} below"
+        return (f"{said}: the features are {where} the pixels. A short run learns little; train for more epochs (kNN rises "
                 f"with the images seen), or start from published weights and keep pretraining them on this folder: "
                 f"--init facebook/data2vec-vision-base.")
 

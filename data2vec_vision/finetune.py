@@ -22,7 +22,7 @@ import fastai.callback.schedule   # Learner.fine_tune
 from torch import nn
 from .data import ImageFolder, default_workers, eval_transforms, labeled_split, pretrain_transforms
 from .learner import BF16Autocast, NoWeightDecay, resolve_precision
-from .model import TIMM_MODELS, Data2Vec, atomic_save, timm_kwargs, to_timm
+from .model import Data2Vec, atomic_save, timm_kwargs, timm_model_name, to_timm
 from .official import read_official_head
 from .settings import FINETUNE_SETTINGS
 
@@ -94,7 +94,7 @@ def save_classifier(learn: Learner,      # from `classifier_learner`, fine-tuned
     vit = learn.model
     kwargs = {**timm_kwargs(model), 'num_classes': vit.num_classes, 'global_pool': vit.global_pool}
     state = {k: v.detach().contiguous().cpu() for k, v in vit.state_dict().items()}
-    metadata = {'timm_kwargs': json.dumps(kwargs), 'timm_model': TIMM_MODELS[model.config['encoder']],
+    metadata = {'timm_kwargs': json.dumps(kwargs), 'timm_model': timm_model_name(model),
                 'classes': json.dumps([str(c) for c in learn.dls.vocab])}
     atomic_save(state, path, write=lambda s, f: f.write(save(s, metadata=metadata)))
     return Path(path)

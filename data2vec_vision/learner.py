@@ -133,10 +133,10 @@ def device_name(device: torch.device) -> str:
     return f"{model}, {torch.get_num_threads()} threads"
 
 def precision_key(learn: Learner) -> str:
-    "What a measurement holds for: the device, torch, the model's shape, the batch, the masks and the teacher's precision"
+    "What a measurement holds for: the device, torch, the model's shape, the batch, the masks and the teacher's precision (not compilation: it measures eagerly)"
     d2v, device = learn.data2vec, torch.device(learn.dls.device or 'cpu')
     what = dict(device=device_name(device), torch=torch.__version__, model=unwrap(learn.model).config, batch=learn.dls.train.bs,
-                n_masks=d2v.n_masks, teacher_bf16=d2v.teacher_bf16, compiled=learn.settings.get('compile'))
+                n_masks=d2v.n_masks, teacher_bf16=d2v.teacher_bf16)
     return hashlib.sha256(json.dumps(what, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 def read_precision_cache(path: Path) -> dict:

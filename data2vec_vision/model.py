@@ -26,7 +26,8 @@ __all__ = ['TARGET_LAYERS', 'TARGET_NORMS', 'MODEL_ARGS', 'MODEL_KEYS', 'DECODER
            'RelativePositionBias', 'RelPosAttention', 'RelPosBlock', 'BeitEncoder', 'normalize_layer', 'make_targets',
            'ChannelNorm', 'ConvDecoder', 'place_visible', 'model_settings', 'model_from_settings', 'settings_of',
            'Data2Vec', 'current_umask', 'atomic_save', 'load_checkpoint', 'is_ours', 'stored_config', 'check_weights',
-           'timm_kwargs', 'encoder_state_dict', 'to_timm', 'save_timm', 'save_hf', 'init_from', 'architecture_of']
+           'timm_model_name', 'timm_kwargs', 'encoder_state_dict', 'to_timm', 'save_timm', 'save_hf', 'init_from',
+           'architecture_of']
 
 # %% ../nbs/02_model.ipynb #e016ff4a
 def block_forward(block: Block, x: Tensor) -> tuple[Tensor, Tensor]:
@@ -527,6 +528,10 @@ def from_pretrained(cls: Data2Vec,
 # %% ../nbs/02_model.ipynb #5574df9f
 TIMM_MODELS = dict(vit='vit_base_patch16_224', beit='beit_base_patch16_224')   # a `timm.create_model` name of each form's class
 
+def timm_model_name(model: Data2Vec) -> str:
+    "The `timm.create_model` name whose class takes `model`'s encoder"
+    return TIMM_MODELS[model.config['encoder']]
+
 def timm_kwargs(model: Data2Vec) -> dict:
     "The arguments of timm's `VisionTransformer` (ViT form) or `Beit` (BEiT form), and of `timm.create_model`, that give `model`'s encoder"
     c = model.config
@@ -559,7 +564,7 @@ def save_timm(model: Data2Vec,        # a pretrained model
     "Save the encoder as a safetensors file that `timm.create_model(name, pretrained=True, pretrained_cfg_overlay=dict(file=path), **timm_kwargs)` loads"
     from safetensors.torch import save
     state = {k: v.contiguous() for k, v in encoder_state_dict(model, teacher).items()}
-    metadata = {'timm_kwargs': json.dumps(timm_kwargs(model)), 'timm_model': TIMM_MODELS[model.config['encoder']]}
+    metadata = {'timm_kwargs': json.dumps(timm_kwargs(model)), 'timm_model': timm_model_name(model)}
     atomic_save(state, path, write=lambda s, f: f.write(save(s, metadata=metadata)))
     return Path(path)
 
