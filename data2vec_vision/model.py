@@ -23,11 +23,11 @@ from .transforms import JoinPatchSequence
 # %% auto #0
 __all__ = ['TARGET_LAYERS', 'TARGET_NORMS', 'MODEL_ARGS', 'MODEL_KEYS', 'DECODER_KEYS', 'CHECKPOINT_FORMAT', 'TIMM_MODELS',
            'ARCHITECTURE', 'block_forward', 'ViTEncoder', 'relative_position_index', 'resize_relative_table',
-           'RelativePositionBias', 'RelPosAttention', 'RelPosBlock', 'BeitEncoder', 'normalize_layer', 'make_targets',
-           'ChannelNorm', 'ConvDecoder', 'place_visible', 'model_settings', 'model_from_settings', 'settings_of',
-           'Data2Vec', 'current_umask', 'atomic_save', 'load_checkpoint', 'is_ours', 'stored_config', 'check_weights',
-           'timm_model_name', 'timm_kwargs', 'encoder_state_dict', 'to_timm', 'save_timm', 'save_hf', 'init_from',
-           'architecture_of']
+           'RelativePositionBias', 'visible_index', 'kept_bias', 'RelPosAttention', 'RelPosBlock', 'BeitEncoder',
+           'normalize_layer', 'make_targets', 'ChannelNorm', 'ConvDecoder', 'place_visible', 'model_settings',
+           'model_from_settings', 'settings_of', 'Data2Vec', 'current_umask', 'atomic_save', 'load_checkpoint',
+           'is_ours', 'stored_config', 'check_weights', 'timm_model_name', 'timm_kwargs', 'encoder_state_dict',
+           'to_timm', 'save_timm', 'save_hf', 'init_from', 'architecture_of']
 
 # %% ../nbs/02_model.ipynb #e016ff4a
 def block_forward(block: Block, x: Tensor) -> tuple[Tensor, Tensor]:
@@ -153,6 +153,17 @@ class RelativePositionBias(nn.Module):
         return table[relative_position_index(grid).to(table.device).view(-1)].view(n, n, -1).permute(2, 0, 1)   # [heads, N, N]
 
 # %% ../nbs/02_model.ipynb #03f04335
+def visible_index(mask: Tensor) -> Tensor:   # `[B, L]`, True where a patch is dropped; the same count in every row
+    "Index `[B, 1+L_visible]` of the tokens kept in each image: the CLS token (0), then the visible patches in grid order"
+    B, L = mask.shape
+    patches = torch.arange(1, L + 1, device=mask.device).expand(B, L)[~mask].view(B, -1)   # [B, L_visible]
+    return torch.cat([patches.new_zeros(B, 1), patches], dim=1)
+
+def kept_bias(bias: Tensor,                  # biases between all tokens `[heads, N, N]`
+              keep: Tensor) -> Tensor:       # index `[B, n]` of the tokens kept in each image
+    "The biases `[B, heads, n, n]` between the kept tokens of each image"
+    return bias[:, keep[:, :, None], keep[:, None, :]].transpose(0, 1)
+
 class RelPosAttention(nn.Module):
     "BEiT's attention: query and value biases but no key bias, and a relative position bias (its own `grid` table, and/or one passed in)"
     def __init__(self, dim: int, num_heads: int, grid: tuple | None = None, attn_drop: float = 0., proj_drop: float = 0.):
@@ -163,12 +174,19 @@ class RelPosAttention(nn.Module):
         self.rel_pos_bias = RelativePositionBias(grid, num_heads) if grid else None
         self.attn_drop, self.proj, self.proj_drop = attn_drop, nn.Linear(dim, dim), nn.Dropout(proj_drop)
 
-    def forward(self, x: Tensor, grid: tuple, bias: Tensor | None = None) -> Tensor:   # x `[B, N, D]`, bias `[heads, N, N]`
+    def forward(self, x: Tensor,                    # tokens `[B, N, D]`
+                grid: tuple,                        # the patch grid the tokens come from
+                bias: Tensor | None = None,         # a bias `[heads, N, N]` or `[B, heads, N, N]` added to the scores
+                keep: Tensor | None = None) -> Tensor:  # `[B, N]`: which of the grid's tokens `x` holds (`visible_index`); None: all
         B, N, D = x.shape
         qkv_bias = torch.cat([self.q_bias, torch.zeros_like(self.v_bias), self.v_bias])
         q, k, v = F.linear(x, self.qkv.weight, qkv_bias).view(B, N, 3, self.num_heads, D // self.num_heads).permute(2, 0, 3, 1, 4)
-        if self.rel_pos_bias is not None: bias = self.rel_pos_bias(grid) + (0 if bias is None else bias)
-        x = F.scaled_dot_product_attention(q, k, v, attn_mask=None if bias is None else bias.to(q.dtype)[None],
+        if self.rel_pos_bias is not None:
+            own = self.rel_pos_bias(grid)                                        # [heads, 1+L, 1+L]
+            if keep is not None: own = kept_bias(own, keep)                      # [B, heads, N, N]
+            bias = own if bias is None else own + bias
+        if bias is not None: bias = (bias if bias.dim() == 4 else bias[None]).to(q.dtype)
+        x = F.scaled_dot_product_attention(q, k, v, attn_mask=bias,
                                            dropout_p=self.attn_drop if self.training else 0.)                    # [B, heads, N, D/heads]
         return self.proj_drop(self.proj(x.transpose(1, 2).reshape(B, N, D)))
 
@@ -184,9 +202,9 @@ class RelPosBlock(nn.Module):
         self.gamma_2 = nn.Parameter(init_values * torch.ones(dim)) if init_values else None
         self.drop_path = DropPath(drop_path) if drop_path else nn.Identity()
 
-    def forward_parts(self, x: Tensor, grid: tuple, bias: Tensor | None = None) -> tuple[Tensor, Tensor]:
-        "The block's output and its FFN output before the residual"
-        a = self.attn(self.norm1(x), grid, bias)
+    def forward_parts(self, x: Tensor, grid: tuple, bias: Tensor | None = None, keep: Tensor | None = None) -> tuple[Tensor, Tensor]:
+        "The block's output and its FFN output before the residual (`bias`, `keep`: as `RelPosAttention` takes them)"
+        a = self.attn(self.norm1(x), grid, bias, keep)
         x = x + self.drop_path(a if self.gamma_1 is None else self.gamma_1 * a)
         ffn = self.mlp(self.norm2(x))
         ffn = ffn if self.gamma_2 is None else self.gamma_2 * ffn
@@ -247,8 +265,16 @@ class BeitEncoder(ViTEncoder):
         "An image's feature `[B, D]` from the final tokens: `fc_norm` of the mean patch token (mean pooling), else the CLS token"
         return self.fc_norm(tokens[:, 1:].mean(1)) if self.fc_norm is not None else tokens[:, 0]
 
-    def forward_visible(self, images: Tensor, mask: Tensor) -> Tensor:
-        raise ValueError("The BEiT encoder form trains with the data2vec (v1) recipe, which encodes every token: use recipe='v1'")
+    def forward_visible(self, images: Tensor,  # images `[B, C, H, W]`
+                        mask: Tensor) -> Tensor:  # `[B, L]`, True where a patch is dropped; the same count in every row
+        "Final tokens `[B, 1+L_visible, D]` of the CLS token and the visible patches, encoded among themselves with the relative biases between them"
+        grid = self.grid_of(images)
+        keep = visible_index(mask)                                              # [B, 1+L_visible]
+        x = self.embed(images)                                                  # [B, 1+L, D]
+        x = x.gather(1, keep[..., None].expand(-1, -1, x.shape[-1]))            # [B, 1+L_visible, D]
+        bias = None if self.rel_pos_bias is None else kept_bias(self.rel_pos_bias(grid), keep)   # [B, heads, n, n]
+        for block in self.blocks: x, _ = block.forward_parts(x, grid, bias, keep)
+        return self.norm(x)
 
 # %% ../nbs/02_model.ipynb #9608b20c
 TARGET_NORMS = SETTINGS['target_norm'].choices     # ('layer', 'instance', 'none')

@@ -86,7 +86,7 @@ MODEL_SETTINGS = [
     Setting('k', int, "Number of top blocks whose outputs are averaged into the targets.", check=_at_least_1,
             derive=lambda s: top_k_for(s['n_encoders']), rule="half of --n-encoders", depends=('n_encoders',)),
     Setting('encoder', str, "Encoder form: timm's ViT (learned absolute positions), or BEiT's, as the official data2vec models have it "
-            "(relative position bias, query and value biases without a key bias); the BEiT form trains with --recipe v1.",
+            "(relative position bias, query and value biases without a key bias); both train by either recipe.",
             default='vit', choices=('vit', 'beit')),
     Setting('rel_pos_bias', str, "BEiT form: a relative position bias shared by all blocks (the self-supervised checkpoints), "
             "one per block (the fine-tuned ones), or none.", default='shared', choices=('shared', 'per_block', 'none')),
@@ -220,9 +220,6 @@ def check_together(s: dict):
     if s['recipe'] == 'v2' and (s['hidden_dim'] % s['decoder_groups'] or s['decoder_dim'] % s['decoder_groups']):
         raise ValueError(f"{o('decoder_groups')} {s['decoder_groups']} must divide {o('hidden_dim')} {s['hidden_dim']} and "
                          f"{o('decoder_dim')} {s['decoder_dim']}: leave it out to use {decoder_groups_for(s['hidden_dim'], s['decoder_dim'])}")
-    if s['encoder'] == 'beit' and s['recipe'] != 'v1':
-        raise ValueError(f"{o('encoder')} beit trains with {o('recipe')} v1 (data2vec 2.0 drops the masked patches, which this "
-                         f"encoder's relative position bias does not take): add --recipe v1, or use --encoder vit")
     if s['tau_end'] < s['tau_initial']:
         raise ValueError(f"{o('tau_end')} {s['tau_end']} is below {o('tau_initial')} {s['tau_initial']}: the teacher's decay must not decrease")
 
