@@ -15,7 +15,7 @@ from torch import nn, Tensor
 from fastcore.basics import patch
 from timm.layers import DropPath, Mlp, PatchEmbed, resample_abs_pos_embed, trunc_normal_
 from timm.models.beit import Beit
-from timm.models.vision_transformer import Block, VisionTransformer
+from timm.models.vision_transformer import Attention, Block, VisionTransformer
 from .official import hf_config, hf_state, read_official
 from .settings import SETTINGS, resolve_settings
 from .transforms import JoinPatchSequence
@@ -24,10 +24,11 @@ from .transforms import JoinPatchSequence
 __all__ = ['TARGET_LAYERS', 'TARGET_NORMS', 'MODEL_ARGS', 'MODEL_KEYS', 'DECODER_KEYS', 'CHECKPOINT_FORMAT', 'TIMM_MODELS',
            'ARCHITECTURE', 'block_forward', 'ViTEncoder', 'relative_position_index', 'resize_relative_table',
            'RelativePositionBias', 'visible_index', 'kept_bias', 'RelPosAttention', 'RelPosBlock', 'BeitEncoder',
-           'normalize_layer', 'make_targets', 'ChannelNorm', 'ConvDecoder', 'place_visible', 'model_settings',
-           'model_from_settings', 'settings_of', 'Data2Vec', 'current_umask', 'atomic_save', 'load_checkpoint',
-           'is_ours', 'stored_config', 'check_weights', 'timm_model_name', 'timm_kwargs', 'encoder_state_dict',
-           'to_timm', 'save_timm', 'save_hf', 'init_from', 'architecture_of']
+           'sincos_positions', 'PostNormBlock', 'PostNormEncoder', 'normalize_layer', 'make_targets', 'ChannelNorm',
+           'ConvDecoder', 'place_visible', 'model_settings', 'model_from_settings', 'settings_of', 'Data2Vec',
+           'current_umask', 'atomic_save', 'load_checkpoint', 'is_ours', 'stored_config', 'check_weights',
+           'timm_model_name', 'timm_kwargs', 'encoder_state_dict', 'to_timm', 'save_timm', 'save_hf', 'init_from',
+           'architecture_of']
 
 # %% ../nbs/02_model.ipynb #e016ff4a
 def block_forward(block: Block, x: Tensor) -> tuple[Tensor, Tensor]:
@@ -276,6 +277,77 @@ class BeitEncoder(ViTEncoder):
         for block in self.blocks: x, _ = block.forward_parts(x, grid, bias, keep)
         return self.norm(x)
 
+# %% ../nbs/02_model.ipynb #d430564b
+def sincos_positions(dim: int,            # token width, a multiple of 4
+                     grid: tuple) -> Tensor:  # (rows, columns) of the patch grid
+    "Fixed 2-D sine-cosine positions `[rows * columns, dim]`, row by row: the first half of the channels encodes the column, the second the row"
+    if dim % 4: raise ValueError(f"sine-cosine positions need a token width divisible by 4, got {dim}")
+    freqs = 1 / 10000 ** (torch.arange(dim // 4, dtype=torch.float64) / (dim // 4))          # [dim/4]
+    rows, cols = torch.meshgrid(torch.arange(grid[0]), torch.arange(grid[1]), indexing='ij')    # [gh, gw] each
+    def encode(coord: Tensor) -> Tensor:                                                       # [L, dim/2]
+        angles = coord.flatten().double()[:, None] * freqs
+        return torch.cat([angles.sin(), angles.cos()], dim=1)
+    return torch.cat([encode(cols), encode(rows)], dim=1).float()                              # [L, dim]
+
+class PostNormBlock(nn.Module):
+    "data2vec 2.0's block: attention added to the input, then LayerNorm; FFN added, then LayerNorm"
+    def __init__(self, dim: int, num_heads: int, mlp_ratio: float, drop: float = 0., drop_path: float = 0., eps: float = 1e-6):
+        super().__init__()
+        self.attn = Attention(dim, num_heads, qkv_bias=True, attn_drop=drop, proj_drop=drop)
+        self.norm1, self.norm2 = nn.LayerNorm(dim, eps=eps), nn.LayerNorm(dim, eps=eps)
+        self.mlp = Mlp(dim, int(dim * mlp_ratio), drop=drop)
+        self.drop_path = DropPath(drop_path) if drop_path else nn.Identity()
+
+    def forward_parts(self, x: Tensor) -> tuple[Tensor, Tensor]:
+        "The block's output and its FFN output before the residual"
+        x = self.norm1(x + self.drop_path(self.attn(x)))
+        ffn = self.mlp(x)
+        return self.norm2(x + self.drop_path(ffn)), ffn
+
+    def forward(self, x: Tensor) -> Tensor: return self.forward_parts(x)[0]
+
+class PostNormEncoder(ViTEncoder):
+    "data2vec 2.0's image encoder: fixed sine-cosine positions on the patches, a CLS token without one, LayerNorm of the embedded tokens, post-norm blocks"
+    def __init__(self, img_size: int, patch_size: int, in_chans: int, embed_dim: int, depth: int, num_heads: int,
+                 mlp_ratio: float = 4., drop_rate: float = 0., drop_path_rate: float = 0., eps: float = 1e-6):
+        nn.Module.__init__(self)
+        self.make_embedding(img_size, patch_size, in_chans, embed_dim, drop_rate, abs_pos_embed=False)
+        self.register_buffer('positions', sincos_positions(embed_dim, self.grid)[None])   # [1, L, D]: not learned, but stored as fairseq stores it
+        self.embed_norm = nn.LayerNorm(embed_dim, eps=eps)
+        drop_paths = [drop_path_rate * i / max(depth - 1, 1) for i in range(depth)]
+        self.blocks = nn.ModuleList([PostNormBlock(embed_dim, num_heads, mlp_ratio, drop_rate, dp, eps) for dp in drop_paths])
+        self.norm = nn.Identity()                                               # every block ends normed
+        self.reset_parameters()
+
+    def reset_parameters(self):
+        "As data2vec 2.0 initialises: linear weights N(0, 0.02), the patch projection Xavier-uniform, the CLS token N(0, 1)"
+        for m in self.modules():
+            if isinstance(m, nn.Linear):
+                trunc_normal_(m.weight, std=0.02)
+                nn.init.zeros_(m.bias)
+        nn.init.xavier_uniform_(self.patch_embed.proj.weight.view(self.embed_dim, -1))
+        nn.init.normal_(self.cls_token)
+
+    def embed(self, images: Tensor, mask: Tensor | None = None, mask_token: Tensor | None = None) -> Tensor:
+        "Tokens `[B, 1+L, D]`: patches (those where `mask` is True replaced by `mask_token`) plus their positions, the CLS token first, layer-normed"
+        x = self.patch_embed(images)                                            # [B, L, D]
+        if mask is not None: x = torch.where(mask[..., None], mask_token.to(x.dtype), x)
+        grid = (images.shape[-2] // self.patch_size, images.shape[-1] // self.patch_size)
+        pos = self.positions if grid == self.grid else sincos_positions(self.embed_dim, grid)[None].to(x.device)
+        x = torch.cat([self.cls_token.expand(len(x), -1, -1), x + pos.to(x.dtype)], dim=1)   # [B, 1+L, D]
+        return self.pos_drop(self.embed_norm(x))
+
+    def forward(self, images: Tensor, mask: Tensor | None = None, mask_token: Tensor | None = None,
+                layer_output: str = 'block') -> tuple[Tensor, list]:
+        "Final tokens `[B, 1+L, D]` (the last block's output) and one tensor `[B, 1+L, D]` per block"
+        if layer_output not in TARGET_LAYERS: raise ValueError(f"layer_output must be one of {TARGET_LAYERS}, got {layer_output!r}")
+        x = self.embed(images, mask, mask_token)
+        layers = []
+        for block in self.blocks:
+            x, ffn = block.forward_parts(x)
+            layers.append(x if layer_output == 'block' else ffn)
+        return x, layers
+
 # %% ../nbs/02_model.ipynb #9608b20c
 TARGET_NORMS = SETTINGS['target_norm'].choices     # ('layer', 'instance', 'none')
 
@@ -370,7 +442,7 @@ class Data2Vec(nn.Module):
                  dropout: float | None = None,    # dropout in the student's blocks
                  drop_path: float | None = None,  # stochastic depth of the student
                  layer_scale: float | None = None,  # layer scale initial value (1e-4 in data2vec's ViT-B); 0 for none
-                 encoder: str | None = None,      # 'vit' (timm's ViT) or 'beit' (the official data2vec models' form)
+                 encoder: str | None = None,      # 'vit' (timm's ViT), 'beit' (the official data2vec models') or 'data2vec2' (data2vec 2.0's)
                  rel_pos_bias: str | None = None, # BEiT form: relative position bias 'shared', 'per_block' or 'none'
                  abs_pos_embed: bool | None = None,  # BEiT form: learned absolute positions too
                  mean_pooling: bool | None = None,   # BEiT form: no final norm, mean pooling with its own LayerNorm
@@ -394,8 +466,9 @@ class Data2Vec(nn.Module):
                                          decoder_layers=decoder_layers, decoder_groups=decoder_groups, preset=preset)
         shape = (c['img_size'], c['patch_size'], c['in_chans'], c['embed_dim'], c['depth'], c['num_heads'], c['mlp_ratio'],
                  c['dropout'], c['drop_path'], c['layer_scale'] or None)
-        self.student = (BeitEncoder(*shape, c['rel_pos_bias'], c['abs_pos_embed'], c['mean_pooling'], c['layer_norm_eps'])
-                        if c['encoder'] == 'beit' else ViTEncoder(*shape, eps=c['layer_norm_eps']))
+        if c['encoder'] == 'beit': self.student = BeitEncoder(*shape, c['rel_pos_bias'], c['abs_pos_embed'], c['mean_pooling'], c['layer_norm_eps'])
+        elif c['encoder'] == 'data2vec2': self.student = PostNormEncoder(*shape[:-1], eps=c['layer_norm_eps'])
+        else: self.student = ViTEncoder(*shape, eps=c['layer_norm_eps'])
         if c['recipe'] == 'v1':
             self.mask_token = nn.Parameter(torch.zeros(1, 1, c['embed_dim']))
             trunc_normal_(self.mask_token, std=0.02)
@@ -556,10 +629,14 @@ TIMM_MODELS = dict(vit='vit_base_patch16_224', beit='beit_base_patch16_224')   #
 
 def timm_model_name(model: Data2Vec) -> str:
     "The `timm.create_model` name whose class takes `model`'s encoder"
+    if model.config['encoder'] not in TIMM_MODELS:
+        raise ValueError("timm has no post-norm ViT such as data2vec 2.0's encoder (encoder='data2vec2'): use this model through "
+                         "data2vec_vision (features, extract, evaluate, train --init), or pretrain a model of the vit or beit form for timm")
     return TIMM_MODELS[model.config['encoder']]
 
 def timm_kwargs(model: Data2Vec) -> dict:
     "The arguments of timm's `VisionTransformer` (ViT form) or `Beit` (BEiT form), and of `timm.create_model`, that give `model`'s encoder"
+    timm_model_name(model)                                                     # refuses a form timm does not have
     c = model.config
     kwargs = dict(img_size=c['img_size'], patch_size=c['patch_size'], in_chans=c['in_chans'], embed_dim=c['embed_dim'],
                   depth=c['depth'], num_heads=c['num_heads'], mlp_ratio=c['mlp_ratio'], init_values=c['layer_scale'] or None)
@@ -616,6 +693,7 @@ def init_from(model: Data2Vec,      # the model a run trains, built from the run
     for name, value in list(state.items()):
         if name == 'pos_embed' and grid != old: state[name] = resample_abs_pos_embed(value, list(grid), list(old), num_prefix_tokens=1)
         if name.endswith('relative_position_bias_table'): state[name] = resize_relative_table(value, old, grid)
+        if name == 'positions' and grid != old: state[name] = model.student.positions   # the new grid's own sine-cosine positions
     model.student.load_state_dict(state)
     model.teacher.load_state_dict(model.student.state_dict())
     if model.config['recipe'] == 'v1' and source.config['recipe'] == 'v1':

@@ -1,4 +1,4 @@
-"""In and out of the official world: the published data2vec vision models (transformers folders, hub ids, the BEiT-code `.pth` files) loaded through `Data2Vec.from_pretrained`, and any model of this library written as a folder that transformers loads.
+"""In and out of the official world: the published data2vec vision models (transformers folders, hub ids, the BEiT-code `.pth` files, data2vec 2.0's fairseq checkpoints) loaded through `Data2Vec.from_pretrained`, and any model of this library written as a folder that transformers loads.
 
 Docs: https://data2vec-vision.github.io/data2vec_vision/official.html.md"""
 
@@ -12,9 +12,11 @@ import torch
 from .settings import MAX_CONFIG_BYTES
 
 # %% auto #0
-__all__ = ['HF_NAMES', 'QKV', 'HF_PREFIXES', 'HF_IGNORED', 'HUB_ID', 'SAFE_PICKLE_TYPES', 'VIT_NAMES', 'hf_settings',
-           'hf_to_student', 'read_weights', 'read_hf_folder', 'hub_folder', 'read_beit_state', 'read_beit_checkpoint',
-           'beit_settings', 'read_official', 'read_official_head', 'hf_config', 'hf_state']
+__all__ = ['HF_NAMES', 'QKV', 'HF_PREFIXES', 'HF_IGNORED', 'HUB_ID', 'SAFE_PICKLE_TYPES', 'FAIRSEQ_IMAGE', 'FAIRSEQ_NAMES',
+           'FAIRSEQ_IGNORED', 'FAIRSEQ_BLOCK', 'VIT_NAMES', 'hf_settings', 'hf_to_student', 'read_weights',
+           'read_hf_folder', 'hub_folder', 'read_pickled', 'read_beit_state', 'read_beit_checkpoint', 'beit_settings',
+           'fairseq_blocks', 'is_fairseq', 'fairseq_settings', 'fairseq_to_student', 'read_fairseq_checkpoint',
+           'read_checkpoint_file', 'read_official', 'read_official_head', 'hf_config', 'hf_state']
 
 # %% ../nbs/15_official.ipynb #648d7366
 HF_NAMES = {   # transformers' name: this library's name (under `student.`)
@@ -143,21 +145,26 @@ def hub_folder(repo_id: str) -> Path:
 # %% ../nbs/15_official.ipynb #4ddbb35b
 SAFE_PICKLE_TYPES = (argparse.Namespace,)     # the run's arguments, stored beside the weights
 
-def read_beit_state(path) -> dict:
-    "The model's weights in a checkpoint of the official data2vec_vision (BEiT) code, under BEiT's names, opened with `weights_only=True`"
+def read_pickled(path) -> dict:
+    "A pickled checkpoint (the BEiT code's `.pth`, fairseq's `.pt`) opened with `weights_only=True` and the allow-list: a mapping"
     try:
         with torch.serialization.safe_globals(list(SAFE_PICKLE_TYPES)): ckpt = torch.load(path, map_location='cpu', weights_only=True)
     except Exception as e:
         raise ValueError(f"{path} is not a checkpoint this library reads: not its own file, not a transformers folder, and not a "
-                         f"BEiT-code checkpoint of plain tensors ({type(e).__name__}: {str(e).splitlines()[0][:200]})") from e
-    state = ckpt.get('model', ckpt.get('module', ckpt)) if isinstance(ckpt, dict) else None
+                         f"BEiT-code or fairseq checkpoint of plain tensors ({type(e).__name__}: {str(e).splitlines()[0][:200]})") from e
+    if not isinstance(ckpt, dict): raise ValueError(f"{path} holds a {type(ckpt).__name__}, not a checkpoint's mapping of weights")
+    return ckpt
+
+def read_beit_state(ckpt: dict, source) -> dict:   # from `read_pickled`; `source` names it in errors
+    "The model's weights in a checkpoint of the official data2vec_vision (BEiT) code, under BEiT's names"
+    state = ckpt.get('model', ckpt.get('module', ckpt))
     if not isinstance(state, dict) or 'patch_embed.proj.weight' not in state:
-        raise ValueError(f"{path} holds no BEiT model weights (no patch_embed.proj.weight)")
+        raise ValueError(f"{source} holds no BEiT model weights (no patch_embed.proj.weight)")
     return state
 
-def read_beit_checkpoint(path) -> tuple[dict, dict]:
+def read_beit_checkpoint(ckpt: dict, source) -> tuple[dict, dict]:   # from `read_pickled`; `source` names it in errors
     "`Data2Vec`'s arguments (BEiT form, recipe v1) and the encoder's weights under its names, from a checkpoint of the official data2vec_vision (BEiT) code"
-    state = {k: v for k, v in read_beit_state(path).items() if not HF_IGNORED.match(k)}
+    state = {k: v for k, v in read_beit_state(ckpt, source).items() if not HF_IGNORED.match(k)}
     settings = beit_settings(state)
     renamed = {('mask_token' if k == 'mask_token' else 'student.' + re.sub(r'attn\.relative_position_bias_table',
                                                                          'attn.rel_pos_bias.relative_position_bias_table', k)): v
@@ -179,17 +186,84 @@ def beit_settings(state: dict) -> dict:
                 rel_pos_bias='shared' if shared else 'per_block' if per_block else 'none', abs_pos_embed='pos_embed' in state,
                 mean_pooling='fc_norm.weight' in state, layer_norm_eps=1e-6, recipe='v1')
 
+# %% ../nbs/15_official.ipynb #e5e8dba6
+FAIRSEQ_IMAGE = 'modality_encoders.IMAGE.'
+FAIRSEQ_NAMES = {   # fairseq's name under `modality_encoders.IMAGE.`: this library's (under `student.`)
+    'local_encoder.proj.weight': 'patch_embed.proj.weight', 'local_encoder.proj.bias': 'patch_embed.proj.bias',
+    'extra_tokens': 'cls_token', 'fixed_positional_encoder.positions': 'positions',
+    'context_encoder.norm.weight': 'embed_norm.weight', 'context_encoder.norm.bias': 'embed_norm.bias'}
+FAIRSEQ_IGNORED = re.compile(r'_ema$|shared_decoder\.|recon_proj\.|modality_encoders\.(?!IMAGE\.)|modality_encoders\.IMAGE\.decoder\.')
+FAIRSEQ_BLOCK = re.compile(r'(modality_encoders\.IMAGE\.context_encoder\.)?blocks\.(\d+)\.(.+)$')
+
+def fairseq_blocks(state: dict) -> tuple[int, int]:
+    "How many blocks the image encoder's `context_encoder` has, and how many come after it"
+    found = {(bool(m[1]), m[2]) for k in state if (m := FAIRSEQ_BLOCK.match(k))}
+    return sum(prenet for prenet, _ in found), sum(not prenet for prenet, _ in found)
+
+def is_fairseq(ckpt: dict) -> bool:   # from `read_pickled`
+    "Whether a checkpoint holds a data2vec 2.0 image model in fairseq's layout"
+    return isinstance(ckpt.get('model'), dict) and FAIRSEQ_IMAGE + 'local_encoder.proj.weight' in ckpt['model']
+
+def fairseq_settings(cfg: dict,       # fairseq's model configuration (`cfg['model']` of the checkpoint)
+                     state: dict) -> dict:  # the weights under fairseq's names
+    "`Data2Vec`'s arguments (data2vec 2.0 form, recipe v2) for a fairseq data2vec 2.0 image model, refusing what the form does not reproduce"
+    image = (cfg.get('modalities') or {}).get('image') or {}
+    proj, positions = state[FAIRSEQ_IMAGE + 'local_encoder.proj.weight'], state.get(FAIRSEQ_IMAGE + 'fixed_positional_encoder.positions')
+    tokens = state.get(FAIRSEQ_IMAGE + 'extra_tokens')
+    refused = [what for what, found in (
+        ('pre-norm blocks (layer_norm_first)', cfg.get('layer_norm_first') or 'norm.weight' in state),
+        ('ALiBi attention biases (use_alibi_encoder)', image.get('use_alibi_encoder') or FAIRSEQ_IMAGE + 'alibi_scale' in state),
+        ('no fixed positions (fixed_positions: false)', positions is None),
+        ('other than one extra token (num_extra_tokens)', tokens is None or tokens.shape[:2] != (1, 1)),
+        ('a non-square grid', positions is not None and round(positions.shape[1] ** 0.5) ** 2 != positions.shape[1]))
+        if found]
+    if refused: raise ValueError(f"this data2vec 2.0 model has {'; '.join(refused)}, which this library's data2vec2 form does not reproduce")
+    if not isinstance(cfg.get('num_heads'), int): raise ValueError("the checkpoint's configuration does not say the number of heads (cfg.model.num_heads)")
+    depth, width, k = sum(fairseq_blocks(state)), proj.shape[0], cfg.get('average_top_k_layers')
+    return dict(img_size=round(positions.shape[1] ** 0.5) * proj.shape[-1], patch_size=proj.shape[-1], in_chans=proj.shape[1],
+                embed_dim=width, depth=depth, num_heads=cfg['num_heads'], mlp_ratio=state['blocks.0.mlp.fc1.weight'].shape[0] / width,
+                layer_scale=0.0, encoder='data2vec2', layer_norm_eps=float(cfg.get('norm_eps', 1e-6)), recipe='v2',
+                k=k if isinstance(k, int) and 1 <= k <= depth else None)
+
+def fairseq_to_student(state: dict, prenet: int) -> dict:   # `prenet`: blocks under `context_encoder`
+    "A fairseq data2vec 2.0 state dict renamed to `Data2Vec`'s (`student.*`); decoder, teacher and other modalities left out"
+    out = {}
+    for name, value in state.items():
+        if FAIRSEQ_IGNORED.match(name): continue
+        m = FAIRSEQ_BLOCK.match(name)
+        if m: out[f'student.blocks.{int(m[2]) + (0 if m[1] else prenet)}.{m[3]}'] = value; continue
+        ours = FAIRSEQ_NAMES.get(name[len(FAIRSEQ_IMAGE):]) if name.startswith(FAIRSEQ_IMAGE) else None
+        if ours is None: raise ValueError(f"the weight {name!r} has no place in this library's data2vec 2.0 encoder")
+        out[f'student.{ours}'] = value
+    return out
+
+def read_fairseq_checkpoint(ckpt: dict, source) -> tuple[dict, dict]:   # from `read_pickled`; `source` names it in errors
+    "`Data2Vec`'s arguments and the encoder's weights under its names, from a data2vec 2.0 image checkpoint of fairseq"
+    cfg = ckpt.get('cfg')
+    cfg = cfg.get('model') if isinstance(cfg, dict) else None
+    if not isinstance(cfg, dict): raise ValueError(f"{source} has no model configuration (cfg.model): it is not a fairseq checkpoint of data2vec 2.0")
+    state = ckpt['model']
+    try: settings = fairseq_settings(cfg, state)
+    except (KeyError, AttributeError, IndexError) as e: raise ValueError(f"{source} lacks or mangles {e}: it is not a data2vec 2.0 image model") from e
+    except ValueError as e: raise ValueError(f"{source}: {e}") from e
+    return settings, fairseq_to_student(state, fairseq_blocks(state)[0])
+
+def read_checkpoint_file(path) -> tuple[dict, dict]:
+    "`Data2Vec`'s arguments and the encoder's weights from an official pickled checkpoint: fairseq's data2vec 2.0, else the BEiT code's"
+    ckpt = read_pickled(path)
+    return read_fairseq_checkpoint(ckpt, path) if is_fairseq(ckpt) else read_beit_checkpoint(ckpt, path)
+
 # %% ../nbs/15_official.ipynb #4448834c
-def read_official(source,                 # a transformers folder, a hub id, or a BEiT-code .pth
-                  teacher: bool = False) -> tuple[dict, dict]:  # refuse: official files hold no EMA teacher
+def read_official(source,                 # a transformers folder, a hub id, a BEiT-code .pth or a fairseq data2vec 2.0 .pt
+                  teacher: bool = False) -> tuple[dict, dict]:  # refused: no EMA teacher is read from official files
     "`Data2Vec`'s arguments and the encoder's weights (`student.*`, perhaps `mask_token`) in an official source (see the table above)"
     path = Path(source)
-    if teacher: raise ValueError(f"{source} holds no EMA teacher (official models are published without one)")
+    if teacher: raise ValueError(f"{source} holds no EMA teacher this library reads (a run from an official model starts its teacher as the student)")
     if path.is_dir(): return read_hf_folder(path)
-    if path.is_file(): return read_beit_checkpoint(path)
+    if path.is_file(): return read_checkpoint_file(path)
     if HUB_ID.fullmatch(str(source)): return read_hf_folder(hub_folder(str(source)))
     raise FileNotFoundError(f"{source} does not exist: pass a file written by train, a transformers folder, a BEiT-code "
-                            f".pth or a hub id such as facebook/data2vec-vision-base")
+                            f".pth, a fairseq data2vec 2.0 .pt or a hub id such as facebook/data2vec-vision-base")
 
 # %% ../nbs/15_official.ipynb #66b112d8
 def _head(weight, bias, classes: list, source) -> dict:
@@ -198,11 +272,13 @@ def _head(weight, bias, classes: list, source) -> dict:
     if len(classes) != len(weight): raise ValueError(f"{source} names {len(classes)} classes for a classifier of {len(weight)}")
     return dict(weight=weight, bias=bias, classes=classes)
 
-def read_official_head(source) -> dict | None:   # a transformers folder, a hub id, or a BEiT-code .pth
+def read_official_head(source) -> dict | None:   # a transformers folder, a hub id, a BEiT-code .pth or a fairseq .pt
     "The classifier of a fine-tuned official model, `{'weight': [n, D], 'bias': [n], 'classes': [n names]}`; None without one"
     path = Path(source)
     if path.is_file():
-        state = read_beit_state(path)
+        ckpt = read_pickled(path)
+        if is_fairseq(ckpt): return None                       # data2vec 2.0's self-supervised models
+        state = read_beit_state(ckpt, path)
         if 'head.weight' not in state: return None
         return _head(state['head.weight'], state.get('head.bias'), [str(i) for i in range(len(state['head.weight']))], source)
     folder = path if path.is_dir() else hub_folder(str(source))
@@ -215,6 +291,9 @@ def read_official_head(source) -> dict | None:   # a transformers folder, a hub 
 # %% ../nbs/15_official.ipynb #372d1886
 def hf_config(c: dict) -> dict:   # a model's `config`
     "The transformers `Data2VecVisionConfig` (as a dict) of the encoder a `Data2Vec` of config `c` has"
+    if c['encoder'] not in ('vit', 'beit'):
+        raise ValueError("transformers has no post-norm ViT such as data2vec 2.0's encoder (encoder='data2vec2'): use this model "
+                         "through data2vec_vision (features, extract, evaluate, train --init), or pretrain a model of the vit or beit form")
     beit = c['encoder'] == 'beit'
     return dict(model_type='data2vec-vision', architectures=['Data2VecVisionModel'], hidden_size=c['embed_dim'],
                 num_hidden_layers=c['depth'], num_attention_heads=c['num_heads'], intermediate_size=int(c['embed_dim'] * c['mlp_ratio']),

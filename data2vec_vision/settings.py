@@ -85,9 +85,10 @@ MODEL_SETTINGS = [
     Setting('layer_scale', float, "Initial layer scale of the blocks (data2vec's ViT-B: 1e-4); 0 for none.", default=0.0, check=_non_negative),
     Setting('k', int, "Number of top blocks whose outputs are averaged into the targets.", check=_at_least_1,
             derive=lambda s: top_k_for(s['n_encoders']), rule="half of --n-encoders", depends=('n_encoders',)),
-    Setting('encoder', str, "Encoder form: timm's ViT (learned absolute positions), or BEiT's, as the official data2vec models have it "
-            "(relative position bias, query and value biases without a key bias); both train by either recipe.",
-            default='vit', choices=('vit', 'beit')),
+    Setting('encoder', str, "Encoder form: timm's ViT (learned absolute positions); BEiT's, as the official data2vec models have it "
+            "(relative position bias, query and value biases without a key bias); or data2vec 2.0's (fixed sine-cosine positions, "
+            "post-norm blocks; no timm or transformers export). Each trains by either recipe.",
+            default='vit', choices=('vit', 'beit', 'data2vec2')),
     Setting('rel_pos_bias', str, "BEiT form: a relative position bias shared by all blocks (the self-supervised checkpoints), "
             "one per block (the fine-tuned ones), or none.", default='shared', choices=('shared', 'per_block', 'none')),
     Setting('abs_pos_embed', bool, "BEiT form: add learned absolute positions too (the timm ViT form always has them).", default=False),
@@ -220,6 +221,8 @@ def check_together(s: dict):
     if s['recipe'] == 'v2' and (s['hidden_dim'] % s['decoder_groups'] or s['decoder_dim'] % s['decoder_groups']):
         raise ValueError(f"{o('decoder_groups')} {s['decoder_groups']} must divide {o('hidden_dim')} {s['hidden_dim']} and "
                          f"{o('decoder_dim')} {s['decoder_dim']}: leave it out to use {decoder_groups_for(s['hidden_dim'], s['decoder_dim'])}")
+    if s['encoder'] == 'data2vec2' and s['layer_scale']:
+        raise ValueError(f"{o('encoder')} data2vec2 has no layer scale (its blocks are post-norm): leave {o('layer_scale')} out")
     if s['tau_end'] < s['tau_initial']:
         raise ValueError(f"{o('tau_end')} {s['tau_end']} is below {o('tau_initial')} {s['tau_initial']}: the teacher's decay must not decrease")
 

@@ -6,11 +6,12 @@ Docs: https://data2vec-vision.github.io/data2vec_vision/testing.html.md"""
 
 # %% ../nbs/16_testing.ipynb #0e3adc38
 from __future__ import annotations
+import torch
 from fastai.callback.core import Callback, CancelFitException
 from .model import Data2Vec
 
 # %% auto #0
-__all__ = ['TINY', 'tiny_model', 'StopAfter']
+__all__ = ['TINY', 'tiny_model', 'StopAfter', 'fairseq_checkpoint']
 
 # %% ../nbs/16_testing.ipynb #89d4bcce
 TINY = dict(img_size=32, patch_size=8, embed_dim=48, depth=3, num_heads=3, k=2)
@@ -25,3 +26,38 @@ class StopAfter(Callback):
     def __init__(self, epochs: int = 1): self.epochs = epochs
     def after_epoch(self):
         if self.epoch + 1 == self.epochs: raise CancelFitException()
+
+# %% ../nbs/16_testing.ipynb #4752cd24
+def fairseq_checkpoint(width: int = 48,   # token width
+                       heads: int = 3,    # attention heads
+                       patch: int = 8,    # patch side
+                       side: int = 4,     # patches per side of the grid
+                       prenet: int = 2,   # blocks of the image encoder's `context_encoder`
+                       depth: int = 2,    # blocks after them
+                       hidden: int = 96) -> tuple[dict, list]:   # FFN width
+    "A small data2vec 2.0 image checkpoint laid out as fairseq saves one, and its blocks' name prefixes in order"
+    g = torch.Generator().manual_seed(0)
+    r = lambda *shape: 0.2 * torch.randn(*shape, generator=g)
+    pre = 'modality_encoders.IMAGE.'
+    cols, rows = torch.arange(side).repeat(side).double(), torch.arange(side).repeat_interleave(side).double()
+    freqs = 10000 ** (-torch.arange(width // 4).double() / (width // 4))
+    positions = torch.cat([(cols[:, None] * freqs).sin(), (cols[:, None] * freqs).cos(), (rows[:, None] * freqs).sin(), (rows[:, None] * freqs).cos()], 1)
+    state = {pre + 'local_encoder.proj.weight': r(width, 3, patch, patch), pre + 'local_encoder.proj.bias': r(width),
+             pre + 'extra_tokens': r(1, 1, width), pre + 'fixed_positional_encoder.positions': positions.float()[None],
+             pre + 'context_encoder.norm.weight': 1 + r(width), pre + 'context_encoder.norm.bias': r(width),
+             pre + 'decoder.blocks.0.0.weight': r(32, 3, 3, 3), pre + 'decoder.proj.weight': r(width, 32)}
+    blocks = [f'{pre}context_encoder.blocks.{i}.' for i in range(prenet)] + [f'blocks.{i}.' for i in range(depth)]
+    for b in blocks:
+        state.update({b + 'norm1.weight': 1 + r(width), b + 'norm1.bias': r(width), b + 'attn.qkv.weight': r(3 * width, width),
+                      b + 'attn.qkv.bias': r(3 * width), b + 'attn.proj.weight': r(width, width), b + 'attn.proj.bias': r(width),
+                      b + 'norm2.weight': 1 + r(width), b + 'norm2.bias': r(width), b + 'mlp.fc1.weight': r(hidden, width),
+                      b + 'mlp.fc1.bias': r(hidden), b + 'mlp.fc2.weight': r(width, hidden), b + 'mlp.fc2.bias': r(width)})
+    state['_ema'] = {k: v.clone() for k, v in state.items() if '.decoder.' not in k}
+    cfg = dict(_name='data2vec_multi', depth=depth, num_heads=heads, embed_dim=width, norm_eps=1e-6, layer_norm_first=False,
+               average_top_k_layers=depth, mlp_ratio=hidden / width, clone_batch=16,
+               modalities=dict(image=dict(patch_size=patch, input_size=side * patch, prenet_depth=prenet, num_extra_tokens=1,
+                                          use_alibi_encoder=False, fixed_positions=True, mask_prob=0.8)))
+    return dict(cfg=dict(model=cfg, optimization=dict(lr=[1e-3])), model=state, extra_state=dict(epoch=800, previous_training_time=1.5),
+                optimizer_history=[dict(criterion_name='ModelCriterion', optimizer_name='CompositeOptimizer', num_updates=375300)],
+                last_optimizer_state=None), blocks
+
