@@ -61,7 +61,7 @@ def make_step(kind: str, args: dict, images, compiled: bool, bf16: bool):
     model = Data2Vec(**args, recipe=kind).to(images.device).train()
     if compiled: compile_model(model)
     opt = torch.optim.AdamW([q for q in model.parameters() if q.requires_grad], lr=1e-4)
-    mask_fn, loss_fn = partial(MASKS[s['mask']], mask_ratio=s['mask_ratio']), Data2VecLoss(s['beta'], s['cls_weight'])
+    mask_fn, loss_fn = partial(MASKS[s['mask']], mask_ratio=s['mask_ratio']), Data2VecLoss(s['beta'], s['cls_weight'], model.config['recon_weight'])
     return lambda: data2vec_step(model, opt, loss_fn, images, mask_fn, s['n_masks'], bf16)
 
 def main():

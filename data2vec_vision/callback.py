@@ -29,19 +29,21 @@ def tau_at(pct: float,                 # fraction of training done, in [0, 1]
 
 # %% ../nbs/03_callback.ipynb #ec20c250
 class Data2VecLoss:
-    "Smooth L1 (`beta > 0`) or L2 (`beta == 0`) between predictions and the targets at the masked positions, plus the CLS loss"
+    "Smooth L1 (`beta > 0`) or L2 (`beta == 0`) between predictions and the targets at the masked positions, plus the CLS and pixel losses"
     def __init__(self,
                  beta: float,               # smooth L1 threshold; 0 for L2
-                 cls_weight: float = 0.):   # weight of the CLS token's loss against the image's mean target
-        self.beta, self.cls_weight = beta, cls_weight
+                 cls_weight: float = 0.,    # weight of the CLS token's loss against the image's mean target
+                 recon_weight: float = 0.): # weight of the pixel loss, for a model with a pixel head
+        self.beta, self.cls_weight, self.recon_weight = beta, cls_weight, recon_weight
 
-    def __call__(self, pred: tuple,          # the model's `(predictions [N_masked, D], cls [B, D])`
+    def __call__(self, pred: tuple,          # the model's `(predictions [N_masked, D], cls [B, D])`, perhaps with `(pixels predicted, pixels)`
                  targets: Tensor,            # the teacher's targets `[B, L, D]`
                  mask: Tensor) -> Tensor:    # `[B, L]`, True at the masked patches
-        tokens, cls = pred
+        tokens, cls, *pixels = pred
         y = targets[mask].to(tokens.dtype)                    # [N_masked, D]
         loss = F.mse_loss(tokens, y) if self.beta == 0 else F.smooth_l1_loss(tokens, y, beta=self.beta)
         if self.cls_weight: loss = loss + self.cls_weight * F.mse_loss(cls, targets.mean(1).to(cls.dtype))
+        if self.recon_weight and pixels: loss = loss + self.recon_weight * F.mse_loss(pixels[0].float(), pixels[1])
         return loss
 
 # %% ../nbs/03_callback.ipynb #5e69e0b9

@@ -259,7 +259,7 @@ def data2vec_learner(dls,                        # `DataLoaders` of images `(xb,
     trainable = lambda m: [p for p in m.parameters() if p.requires_grad]
     metrics = [ValueMetric(lambda: learn.tau, 'tau'), ValueMetric(lambda: _epoch_mean(d2v, 'target_spread'), 'target_spread'),
                ValueMetric(lambda: _epoch_mean(d2v, 'pred_spread'), 'pred_spread')]
-    learn = Learner(dls, model, loss_func=Data2VecLoss(s['beta'], s['cls_weight']), opt_func=partial(Adam, sqr_mom=0.999, eps=1e-8),
+    learn = Learner(dls, model, loss_func=Data2VecLoss(s['beta'], s['cls_weight'], model.config['recon_weight']), opt_func=partial(Adam, sqr_mom=0.999, eps=1e-8),
                     splitter=trainable, lr=s['max_lr'], wd=s['weight_decay'], metrics=metrics, cbs=cbs, **kwargs)
     learn.settings, learn.precision, learn.compiled = s, precision, s['compile'] == 'on'
     return learn

@@ -18,15 +18,15 @@ from timm.models.beit import Beit
 from timm.models.vision_transformer import Attention, Block, VisionTransformer
 from .official import hf_config, hf_state, read_official
 from .settings import SETTINGS, resolve_settings
-from .transforms import JoinPatchSequence
+from .transforms import JoinPatchSequence, PatchesToSequence, ViTPatchesTransform
 
 # %% auto #0
 __all__ = ['TARGET_LAYERS', 'TARGET_NORMS', 'MODEL_ARGS', 'MODEL_KEYS', 'DECODER_KEYS', 'CHECKPOINT_FORMAT', 'TIMM_MODELS',
            'ARCHITECTURE', 'block_forward', 'ViTEncoder', 'relative_position_index', 'resize_relative_table',
            'RelativePositionBias', 'visible_index', 'kept_bias', 'RelPosAttention', 'RelPosBlock', 'BeitEncoder',
            'sincos_positions', 'PostNormBlock', 'PostNormEncoder', 'normalize_layer', 'make_targets', 'ChannelNorm',
-           'ConvDecoder', 'place_visible', 'model_settings', 'model_from_settings', 'settings_of', 'Data2Vec',
-           'current_umask', 'atomic_save', 'load_checkpoint', 'is_ours', 'stored_config', 'check_weights',
+           'ConvDecoder', 'place_visible', 'normalized_patches', 'model_settings', 'model_from_settings', 'settings_of',
+           'Data2Vec', 'current_umask', 'atomic_save', 'load_checkpoint', 'is_ours', 'stored_config', 'check_weights',
            'timm_model_name', 'timm_kwargs', 'encoder_state_dict', 'to_timm', 'save_timm', 'save_hf', 'init_from',
            'architecture_of']
 
@@ -412,8 +412,14 @@ def place_visible(visible: Tensor,        # encoded visible tokens `[B, L_visibl
 MODEL_ARGS = dict(img_size='image_size', embed_dim='hidden_dim', depth='n_encoders')   # `Data2Vec`'s (timm's) names for settings
 MODEL_KEYS = ('img_size', 'patch_size', 'in_chans', 'embed_dim', 'depth', 'num_heads', 'mlp_ratio', 'dropout', 'drop_path',
               'layer_scale', 'encoder', 'rel_pos_bias', 'abs_pos_embed', 'mean_pooling', 'layer_norm_eps', 'k', 'target_layer',
-              'target_norm', 'final_norm', 'recipe', 'preset')
+              'target_norm', 'final_norm', 'recipe', 'recon_weight', 'preset')
 DECODER_KEYS = ('decoder_dim', 'decoder_layers', 'decoder_groups')
+
+def normalized_patches(images: Tensor,      # images `[B, C, H, W]`
+                       patch_size: int) -> Tensor:  # side of a square patch
+    "Each patch's pixels `[B, L, C*P*P]`, row by row, normalised to mean 0 and variance 1 within the patch (MAE's and data2vec 2.0's pixel targets)"
+    x = PatchesToSequence()(ViTPatchesTransform(patch_size)(images)).float()
+    return (x - x.mean(-1, keepdim=True)) / (x.var(-1, keepdim=True) + 1e-6).sqrt()
 
 def model_settings(**args) -> dict:
     "The resolved model settings for `Data2Vec`'s arguments (None: not given), under `Data2Vec`'s names"
@@ -455,6 +461,7 @@ class Data2Vec(nn.Module):
                  decoder_dim: int | None = None,  # v2 decoder channels
                  decoder_layers: int | None = None,  # v2 decoder blocks
                  decoder_groups: int | None = None,  # v2 decoder convolution groups
+                 recon_weight: float | None = None,  # weight of the pixel loss: a linear layer on the predictions regresses the masked patches' pixels; 0 for none
                  preset: str | None = None):      # what every argument left at None takes its value from (see `settings`)
         super().__init__()
         c = self.config = model_settings(img_size=img_size, patch_size=patch_size, in_chans=in_chans, embed_dim=embed_dim,
@@ -463,7 +470,7 @@ class Data2Vec(nn.Module):
                                          abs_pos_embed=abs_pos_embed, mean_pooling=mean_pooling, layer_norm_eps=layer_norm_eps,
                                          k=k, target_layer=target_layer,
                                          target_norm=target_norm, final_norm=final_norm, recipe=recipe, decoder_dim=decoder_dim,
-                                         decoder_layers=decoder_layers, decoder_groups=decoder_groups, preset=preset)
+                                         decoder_layers=decoder_layers, decoder_groups=decoder_groups, recon_weight=recon_weight, preset=preset)
         shape = (c['img_size'], c['patch_size'], c['in_chans'], c['embed_dim'], c['depth'], c['num_heads'], c['mlp_ratio'],
                  c['dropout'], c['drop_path'], c['layer_scale'] or None)
         if c['encoder'] == 'beit': self.student = BeitEncoder(*shape, c['rel_pos_bias'], c['abs_pos_embed'], c['mean_pooling'], c['layer_norm_eps'])
@@ -475,6 +482,7 @@ class Data2Vec(nn.Module):
             self.head = nn.Linear(c['embed_dim'], c['embed_dim'])
         else:
             self.head = ConvDecoder(c['embed_dim'], c['decoder_dim'], c['decoder_layers'], groups=c['decoder_groups'])
+        if c['recon_weight']: self.pixel_head = nn.Linear(c['embed_dim'], c['in_chans'] * c['patch_size'] ** 2)
         self.teacher = copy.deepcopy(self.student).requires_grad_(False).eval()   # always in eval: no dropout, no drop path
 
     def train(self, mode: bool = True):
@@ -489,17 +497,20 @@ class Data2Vec(nn.Module):
         raise ValueError(f"Expected images [B, C, H, W] or patch sequences [B, L, C*P*P], got shape {tuple(x.shape)}")
 
     def forward(self, x: Tensor, mask: Tensor | None = None):
-        "Without `mask`: `(features [B, L, D], hidden_states [N_ENCODERS, B, L, D])`; with it: `(predictions [N_masked, D], cls [B, D])`"
+        "Without `mask`: `(features [B, L, D], hidden_states [N_ENCODERS, B, L, D])`; with it: `(predictions [N_masked, D], cls [B, D])`, and with a pixel head the predicted and true pixels `[N_masked, C*P*P]` too"
         images = self.as_images(x)
         if mask is None:
             feats, layers = self.student(images, layer_output=self.config['target_layer'])
             return feats[:, 1:], torch.stack([t[:, 1:] for t in layers])
         if self.config['recipe'] == 'v1':
             feats, _ = self.student(images, mask, self.mask_token)                # [B, 1+L, D]
-            return self.head(feats[:, 1:][mask]), feats[:, 0]
-        feats = self.student.forward_visible(images, mask)                        # [B, 1+L_visible, D]
-        grid = (images.shape[-2] // self.config['patch_size'], images.shape[-1] // self.config['patch_size'])
-        return self.head(place_visible(feats[:, 1:], mask), grid)[mask], feats[:, 0]
+            pred = self.head(feats[:, 1:][mask])                                  # [N_masked, D]
+        else:
+            feats = self.student.forward_visible(images, mask)                    # [B, 1+L_visible, D]
+            grid = (images.shape[-2] // self.config['patch_size'], images.shape[-1] // self.config['patch_size'])
+            pred = self.head(place_visible(feats[:, 1:], mask), grid)[mask]       # [N_masked, D]
+        if not self.config['recon_weight']: return pred, feats[:, 0]
+        return pred, feats[:, 0], self.pixel_head(pred), normalized_patches(images, self.config['patch_size'])[mask]
 
     @torch.no_grad()
     def targets(self, x: Tensor) -> Tensor:

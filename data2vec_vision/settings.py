@@ -105,6 +105,9 @@ MODEL_SETTINGS = [
     Setting('decoder_groups', int, "Convolution groups of data2vec 2.0's decoder (must divide --hidden-dim and --decoder-dim).",
             check=_at_least_1, derive=lambda s: decoder_groups_for(s['hidden_dim'], s['decoder_dim']),
             rule="16, or what divides both widths", depends=('hidden_dim', 'decoder_dim')),
+    Setting('recon_weight', float, "Weight of an auxiliary loss: a linear layer on the predictions at the masked patches regresses "
+            "their pixels, normalised per patch (fairseq's recon_loss; 0 for none, as in the reference recipes).", default=0.0,
+            check=_non_negative),
 ]
 
 TRAINING_SETTINGS = [
