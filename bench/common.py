@@ -1,4 +1,4 @@
-"""What the benchmark scripts share: a training time budget, and the number of epochs that fills a budget."""
+"""What the benchmark scripts share: a training time budget, the number of epochs that fills a budget, and a per-step log."""
 import time
 from fastai.callback.core import Callback, CancelFitException
 from data2vec_vision.learner import data2vec_learner
@@ -22,3 +22,15 @@ def plan_epochs(dls, preset: str, minutes: float, tau: dict, recipe: str = 'v2',
     with probe.no_bar(), probe.no_logging(): probe.fit(1, 1e-6, cbs=[warmup])
     per_image = (time.perf_counter() - warmup.start) / max(1, warmup.images)
     return max(1, round(minutes * 60 / (per_image * len(dls.train_ds))))
+
+
+class StepLog(Callback):
+    "Loss and seconds of each optimizer step; stop after `steps`"
+    order = 100
+    def __init__(self, steps): self.steps = steps
+    def before_fit(self): self.losses, self.seconds, self.last = [], [], time.perf_counter()
+    def after_batch(self):
+        if not self.training: return
+        now = time.perf_counter()
+        self.losses.append(self.learn.loss.item()); self.seconds.append(now - self.last); self.last = now
+        if len(self.losses) == self.steps: raise CancelFitException()

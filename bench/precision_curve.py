@@ -8,25 +8,14 @@ Two runs of the cpu preset from the same initial weights and seed, so the same i
 per step (median, after the first 10 steps, which hold the compilation) with the ratio, and writes each run's loss per
 step to `--out` (JSON) for the Benchmarks page's picture.
 """
-import argparse, json, statistics, time
+import argparse, json, statistics
 from pathlib import Path
 import torch
-from fastai.callback.core import Callback, CancelFitException
 from fastai.torch_core import set_seed
 from data2vec_vision.data import pretrain_dataloaders
 from data2vec_vision.learner import data2vec_learner
 from data2vec_vision.model import Data2Vec
-
-class StepLog(Callback):
-    "Loss and seconds of each optimizer step; stop after `steps`"
-    order = 100
-    def __init__(self, steps): self.steps = steps
-    def before_fit(self): self.losses, self.seconds, self.last = [], [], time.perf_counter()
-    def after_batch(self):
-        if not self.training: return
-        now = time.perf_counter()
-        self.losses.append(self.learn.loss.item()); self.seconds.append(now - self.last); self.last = now
-        if len(self.losses) == self.steps: raise CancelFitException()
+from common import StepLog
 
 def run(path, steps: int, seed: int, **options) -> tuple:
     set_seed(seed)                          # python, numpy and torch: the same batches, masks and initial weights

@@ -190,11 +190,13 @@ def sample_labeled_images(dest,                 # folder to write `train/` and `
 
 
 # %% ../nbs/04_data.ipynb #69890194
-def default_workers() -> int:
-    "Data workers: the CPU count, up to 8 (0 on a single core)"
+def default_workers(device=None) -> int:   # where the batches are computed; fastai's default device when None
+    "Data workers: with a GPU computing, the CPU count up to 8; with the CPU computing, one per four cores (0 below four); 0 on a single core"
     import os
+    from fastai.torch_core import default_device
     n = len(os.sched_getaffinity(0)) if hasattr(os, 'sched_getaffinity') else (os.cpu_count() or 1)
-    return 0 if n <= 1 else min(8, n)
+    on_cpu = torch.device(device if device is not None else default_device()).type == 'cpu'
+    return 0 if n <= 1 else min(8, n // 4 if on_cpu else n)
 
 MAX_VALID = 1000
 
@@ -217,7 +219,7 @@ def pretrain_dataloaders(path,                        # folder of images, search
                          batch_size: int,             # images per batch (per process)
                          valid_pct: float = 0.05,     # share of the images held out for a validation loss
                          crop_scale: tuple = (0.08, 1.0),  # random resized crop's range of image area
-                         num_workers: int | None = None,   # data loading processes; `default_workers()` when None
+                         num_workers: int | None = None,   # data loading processes; `default_workers(device)` when None
                          seed: int = 42,              # seed of the train / validation split
                          device=None) -> DataLoaders:  # where batches go; fastai's default device when None
     "fastai `DataLoaders` of augmented images `(xb,)` from a folder, for data2vec pretraining"
@@ -234,7 +236,7 @@ def pretrain_dataloaders(path,                        # folder of images, search
     if batch_size > len(train):
         raise ValueError(f"batch_size {batch_size} is larger than the {len(train)} training images in {path}: "
                          f"use --batch-size {len(train)} or less, or add images")
-    workers = default_workers() if num_workers is None else num_workers
+    workers = default_workers(device) if num_workers is None else num_workers
     return DataLoaders.from_dsets(ImageFolder(train, pretrain_transforms(image_size, crop_scale)),
                                   ImageFolder(valid, eval_transforms(image_size)),
                                   bs=batch_size, num_workers=workers, dl_type=DataLoader,

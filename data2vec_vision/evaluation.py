@@ -49,7 +49,7 @@ def extract_features(model: Data2Vec,        # a pretrained model
                      files: list,            # image files
                      batch_size: int = FEATURE_SETTINGS['batch_size'].default,  # images per batch
                      pool: str = FEATURE_SETTINGS['pool'].default,  # 'mean' of patch tokens or 'cls'
-                     num_workers: int | None = None,  # data loading processes; `default_workers()` when None
+                     num_workers: int | None = None,  # data loading processes; `default_workers(device)` when None
                      device=None,            # where to run; the model's device when None
                      show_progress: bool = True,  # show a progress bar
                      teacher: bool = False) -> Tensor:  # use the EMA teacher's encoder
@@ -57,7 +57,7 @@ def extract_features(model: Data2Vec,        # a pretrained model
     device = torch.device(device or next(model.parameters()).device)
     model = model.to(device).eval()
     ds = ImageFolder(files, eval_transforms(model.config['img_size']))
-    workers = default_workers() if num_workers is None else num_workers
+    workers = default_workers(device) if num_workers is None else num_workers
     dl = torch.utils.data.DataLoader(ds, batch_size=batch_size, num_workers=workers)
     feats = []
     for (xb,) in (progress_bar(dl, leave=False) if show_progress else dl):

@@ -35,11 +35,11 @@ def classification_dataloaders(path,                      # labeled folder with 
                                image_size: int = 224,     # side of the square images
                                batch_size: int = 64,      # images per batch
                                crop_scale: tuple = (0.35, 1.0),  # random resized crop's range of image area
-                               num_workers: int | None = None,   # data loading processes; `default_workers()` when None
+                               num_workers: int | None = None,   # data loading processes; `default_workers(device)` when None
                                device=None) -> DataLoaders:  # where batches go; fastai's default device when None
     "fastai `DataLoaders` of `(image, label)` from a labeled folder; `dls.vocab` holds the class names"
     train_files, train_y, val_files, val_y, classes = labeled_split(path)
-    workers = default_workers() if num_workers is None else num_workers
+    workers = default_workers(device) if num_workers is None else num_workers
     dls = DataLoaders.from_dsets(ImageFolder(train_files, pretrain_transforms(image_size, crop_scale), train_y),
                                  ImageFolder(val_files, eval_transforms(image_size), val_y),
                                  bs=batch_size, num_workers=workers, dl_type=DataLoader, device=device)

@@ -688,11 +688,11 @@ def save_hf(model: Data2Vec,          # a model of this library, of either encod
             teacher: bool = False) -> Path:  # write the EMA teacher instead of the student
     "Write `model`'s encoder as a folder that `transformers.Data2VecVisionModel.from_pretrained` loads"
     from safetensors.torch import save
-    folder = Path(folder)
+    folder, config = Path(folder), hf_config(model.config)                 # refuses a form transformers does not have
     mask_token = model.mask_token if model.config['recipe'] == 'v1' else None   # transformers has one for v1's masked inputs
     state = hf_state((model.teacher if teacher else model.student).state_dict(), mask_token)
     atomic_save(state, folder/'model.safetensors', write=lambda s, f: f.write(save(s, metadata={'format': 'pt'})))
-    atomic_save(hf_config(model.config), folder/'config.json', write=lambda c, f: f.write(json.dumps(c, indent=2).encode()))
+    atomic_save(config, folder/'config.json', write=lambda c, f: f.write(json.dumps(c, indent=2).encode()))
     return folder
 
 # %% ../nbs/02_model.ipynb #e684f820
