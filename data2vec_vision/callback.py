@@ -58,8 +58,7 @@ def masked_batch(model,                  # a `Data2Vec` (not wrapped)
                  teacher_bf16: bool = False) -> tuple:  # the teacher's pass under bf16 autocast
     "One training step's inputs: `(images, mask)` for the student, each image `n_masks` times, and the teacher's `targets` (run once per image)"
     images = model.as_images(images)
-    p = model.config['patch_size']
-    grid = (images.shape[-2] // p, images.shape[-1] // p)
+    grid = model.student.grid_of(images)
     with torch.autocast(images.device.type, dtype=torch.bfloat16, enabled=teacher_bf16):
         targets = model.targets(images).float()                               # [B, L, D], once per image
     if n_masks > 1: images, targets = images.repeat_interleave(n_masks, 0), targets.repeat_interleave(n_masks, 0)

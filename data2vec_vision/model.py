@@ -83,6 +83,10 @@ class ViTEncoder(nn.Module):
                 trunc_normal_(m.weight, std=0.02)
                 nn.init.zeros_(m.bias)
 
+    def grid_of(self, images: Tensor) -> tuple:
+        "(rows, columns) of the patch grid of `images` `[B, C, H, W]`"
+        return (images.shape[-2] // self.patch_size, images.shape[-1] // self.patch_size)
+
     def pos_embed_for(self, grid: tuple) -> Tensor:
         "Position embedding `[1, 1+L, D]` for a patch grid, resized (bicubic) when it differs from the trained one"
         if tuple(grid) == self.grid: return self.pos_embed
@@ -92,9 +96,8 @@ class ViTEncoder(nn.Module):
         "Tokens `[B, 1+L, D]` of `images`, the patches where `mask` `[B, L]` is True replaced by `mask_token`"
         x = self.patch_embed(images)                                            # [B, L, D]
         if mask is not None: x = torch.where(mask[..., None], mask_token.to(x.dtype), x)
-        grid = (images.shape[-2] // self.patch_size, images.shape[-1] // self.patch_size)
         x = torch.cat([self.cls_token.expand(len(x), -1, -1), x], dim=1)        # [B, 1+L, D]
-        return self.pos_drop(x + self.pos_embed_for(grid))
+        return self.pos_drop(x + self.pos_embed_for(self.grid_of(images)))
 
     def forward(self, images: Tensor,          # images `[B, C, H, W]`
                 mask: Tensor | None = None,    # `[B, L]`, True where a patch is replaced by `mask_token`
@@ -247,8 +250,6 @@ class BeitEncoder(ViTEncoder):
         pos = self.pos_embed_for(self.grid_of(images))
         return self.pos_drop(x if pos is None else x + pos)
 
-    def grid_of(self, images: Tensor) -> tuple: return (images.shape[-2] // self.patch_size, images.shape[-1] // self.patch_size)
-
     def forward(self, images: Tensor, mask: Tensor | None = None, mask_token: Tensor | None = None,
                 layer_output: str = 'block') -> tuple[Tensor, list]:
         "Final tokens `[B, 1+L, D]` (normed, unless `mean_pooling`) and one tensor `[B, 1+L, D]` per block"
@@ -328,13 +329,16 @@ class PostNormEncoder(ViTEncoder):
         nn.init.xavier_uniform_(self.patch_embed.proj.weight.view(self.embed_dim, -1))
         nn.init.normal_(self.cls_token)
 
+    def pos_embed_for(self, grid: tuple) -> Tensor:
+        "Positions `[1, L, D]` of the patches (the CLS token has none): the stored ones on the built grid, else that grid's own"
+        return self.positions if tuple(grid) == self.grid else sincos_positions(self.embed_dim, grid)[None].to(self.positions.device)
+
     def embed(self, images: Tensor, mask: Tensor | None = None, mask_token: Tensor | None = None) -> Tensor:
         "Tokens `[B, 1+L, D]`: patches (those where `mask` is True replaced by `mask_token`) plus their positions, the CLS token first, layer-normed"
         x = self.patch_embed(images)                                            # [B, L, D]
         if mask is not None: x = torch.where(mask[..., None], mask_token.to(x.dtype), x)
-        grid = (images.shape[-2] // self.patch_size, images.shape[-1] // self.patch_size)
-        pos = self.positions if grid == self.grid else sincos_positions(self.embed_dim, grid)[None].to(x.device)
-        x = torch.cat([self.cls_token.expand(len(x), -1, -1), x + pos.to(x.dtype)], dim=1)   # [B, 1+L, D]
+        x = x + self.pos_embed_for(self.grid_of(images)).to(x.dtype)
+        x = torch.cat([self.cls_token.expand(len(x), -1, -1), x], dim=1)        # [B, 1+L, D]
         return self.pos_drop(self.embed_norm(x))
 
     def forward(self, images: Tensor, mask: Tensor | None = None, mask_token: Tensor | None = None,
@@ -507,8 +511,7 @@ class Data2Vec(nn.Module):
             pred = self.head(feats[:, 1:][mask])                                  # [N_masked, D]
         else:
             feats = self.student.forward_visible(images, mask)                    # [B, 1+L_visible, D]
-            grid = (images.shape[-2] // self.config['patch_size'], images.shape[-1] // self.config['patch_size'])
-            pred = self.head(place_visible(feats[:, 1:], mask), grid)[mask]       # [N_masked, D]
+            pred = self.head(place_visible(feats[:, 1:], mask), self.student.grid_of(images))[mask]       # [N_masked, D]
         if not self.config['recon_weight']: return pred, feats[:, 0]
         return pred, feats[:, 0], self.pixel_head(pred), normalized_patches(images, self.config['patch_size'])[mask]
 

@@ -12,10 +12,10 @@ from pathlib import Path
 from typing import Any, Callable
 
 # %% auto #0
-__all__ = ['COMPILE_MIN_STEPS', 'MODEL_SETTINGS', 'TRAINING_SETTINGS', 'RUN_SETTINGS', 'SETTINGS', 'RECIPES', 'PRESETS',
-           'MAX_CONFIG_BYTES', 'FEATURE_SETTINGS', 'FINETUNE_SETTINGS', 'in_range', 'Setting', 'heads_for', 'top_k_for',
-           'decoder_groups_for', 'coerce', 'check_together', 'preset_values', 'resolve_settings', 'resolve_command',
-           'settings_table']
+__all__ = ['COMPILE_MIN_STEPS', 'NUM_WORKERS', 'MODEL_SETTINGS', 'TRAINING_SETTINGS', 'RUN_SETTINGS', 'SETTINGS', 'RECIPES',
+           'PRESETS', 'MAX_CONFIG_BYTES', 'FEATURE_SETTINGS', 'FINETUNE_SETTINGS', 'in_range', 'Setting', 'heads_for',
+           'top_k_for', 'decoder_groups_for', 'coerce', 'check_together', 'preset_values', 'resolve_settings',
+           'resolve_command', 'settings_table']
 
 # %% ../nbs/12_settings.ipynb #84cba38c
 def in_range(lo: float | None = None,  # lowest allowed value; no bound when None
@@ -70,6 +70,9 @@ _decay = in_range(0, 1)
 _device = lambda v: None if re.fullmatch(r'cpu|mps|(cuda|xpu)(:\d+)?', v) else "is not a device: use cpu, cuda, cuda:N or mps"
 
 COMPILE_MIN_STEPS = 2000   # optimizer steps from which `compile='auto'` compiles: enough to repay tens of seconds
+
+NUM_WORKERS = Setting('num_workers', int, "Data loading processes; when not given, one per core up to 8 with a GPU, one per four "
+                      "cores on the CPU (see `default_workers`).", optional=True, check=_non_negative)   # train, extract and finetune take it
 
 MODEL_SETTINGS = [
     Setting('image_size', int, "Side of the square training images, in pixels (a multiple of --patch-size).", check=_at_least_1),
@@ -151,7 +154,7 @@ RUN_SETTINGS = [
             flags=('--resume-checkpoint', '--resume')),
     Setting('save_every', int, "Epochs between checkpoints; the last epoch is always saved.", default=10, check=_at_least_1),
     Setting('seed', int, "Random seed.", default=0),
-    Setting('num_workers', int, "Data loading processes; when not given, one per core up to 8 with a GPU, one per four cores on the CPU.", optional=True, check=_non_negative),
+    NUM_WORKERS,
     Setting('device', str, "Device to train on, e.g. cpu, cuda, cuda:1; a GPU when there is one, when not given.", optional=True,
             check=_device),
     Setting('knn_eval_path', Path, "A labeled folder (train/<class>/, val/<class>/): report kNN top-1 on it as training goes.",
@@ -262,7 +265,7 @@ FEATURE_SETTINGS = {s.name: s for s in [
     Setting('pool', str, "Feature of an image: mean of the patch tokens, or the CLS token.", default='mean', choices=('mean', 'cls')),
     Setting('teacher', bool, "Use the EMA teacher's encoder (in checkpoint.pt) instead of the student's.", default=False),
     Setting('batch_size', int, "Images per batch.", default=64, check=_at_least_1),
-    Setting('num_workers', int, "Data loading processes; when not given, one per core up to 8 with a GPU, one per four cores on the CPU.", optional=True, check=_non_negative),
+    NUM_WORKERS,
     Setting('device', str, "Device, e.g. cpu or cuda; a GPU when there is one, when not given.", optional=True, check=_device),
     Setting('knn_k', int, "Neighbours that vote in the kNN classifier.", default=20, check=_at_least_1),
     Setting('temperature', float, "kNN vote temperature.", default=0.07, check=_positive),
@@ -281,7 +284,7 @@ FINETUNE_SETTINGS = {s.name: s for s in [
     Setting('weight_decay', float, "AdamW weight decay, not on norms, biases and tokens.", default=0.05, check=_non_negative),
     Setting('out', Path, "The classifier file to write (safetensors, loadable by timm).", default=Path('classifier.safetensors')),
     Setting('seed', int, "Random seed.", default=0),
-    Setting('num_workers', int, "Data loading processes; when not given, one per core up to 8 with a GPU, one per four cores on the CPU.", optional=True, check=_non_negative),
+    NUM_WORKERS,
     Setting('device', str, "Device, e.g. cpu or cuda; a GPU when there is one, when not given.", optional=True, check=_device),
     Setting('precision', str, "Numeric precision: auto is bf16 on a GPU, fp32 on a CPU.", default='auto', choices=('auto', 'fp32', 'bf16')),
 ]}
