@@ -96,13 +96,14 @@ def _step_seconds(learn: Learner, images: Tensor, bf16: bool) -> float:
     _sync(images.device)
     return time.perf_counter() - start
 
-def measure_precision(learn: Learner,   # a data2vec `Learner`
-                      steps: int = 2) -> dict:   # timed steps per precision, after one untimed
-    "Fastest seconds per training step of `learn`'s model in 'fp32' and in 'bf16' autocast, on a random batch of its size; weights, gradients and random state are left as they were"
+def measure_precision(learn: Learner,   # a data2vec `Learner`; compiled steps are timed when `learn.compiled`
+                      steps: int = 2) -> dict:   # timed steps per precision, after one untimed (which compiles)
+    "Fastest seconds per training step of `learn`'s model in 'fp32' and in 'bf16' autocast, on a random batch of its size, compiled or eager as the run; weights, gradients and random state are left as they were"
     model, device = unwrap(learn.model), torch.device(learn.dls.device or 'cpu')
     c, was_training, grads = model.config, model.training, [p.grad for p in model.parameters()]
     times = dict(fp32=[], bf16=[])
-    with torch.random.fork_rng(devices=[device] if device.type == 'cuda' else []), torch.compiler.set_stance('force_eager'):
+    stance = 'default' if learn.compiled else 'force_eager'
+    with torch.random.fork_rng(devices=[device] if device.type == 'cuda' else []), torch.compiler.set_stance(stance):
         images = torch.randn(learn.dls.train.bs, c['in_chans'], c['img_size'], c['img_size'], device=device)
         model.train()
         for i in range(steps + 1):
@@ -133,10 +134,10 @@ def device_name(device: torch.device) -> str:
     return f"{model}, {torch.get_num_threads()} threads"
 
 def precision_key(learn: Learner) -> str:
-    "What a measurement holds for: the device, torch, the model's shape, the batch, the masks and the teacher's precision (not compilation: it measures eagerly)"
+    "What a measurement holds for: the device, torch, the model's shape, the batch, the masks, the teacher's precision and whether the steps are compiled"
     d2v, device = learn.data2vec, torch.device(learn.dls.device or 'cpu')
     what = dict(device=device_name(device), torch=torch.__version__, model=unwrap(learn.model).config, batch=learn.dls.train.bs,
-                n_masks=d2v.n_masks, teacher_bf16=d2v.teacher_bf16)
+                n_masks=d2v.n_masks, teacher_bf16=d2v.teacher_bf16, compiled=learn.compiled)
     return hashlib.sha256(json.dumps(what, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 def read_precision_cache(path: Path) -> dict:
@@ -184,7 +185,8 @@ class MeasuredPrecision(Callback):
         seconds, how = _from_rank0((seconds, how))
         self.learn.precision = faster_precision(seconds)
         if self.learn.precision == 'bf16': self.learn.add_cb(BF16Autocast())
-        self.learn.precision_note = (f"precision auto: {self.learn.precision} (a step took {seconds['fp32'] * 1e3:.0f} ms in fp32, "
+        step = 'a compiled step' if self.learn.compiled else 'a step'
+        self.learn.precision_note = (f"precision auto: {self.learn.precision} ({step} took {seconds['fp32'] * 1e3:.0f} ms in fp32, "
                                      f"{seconds['bf16'] * 1e3:.0f} ms in bf16; {how})")
         if rank_distrib() == 0: print(self.learn.precision_note)
 
