@@ -25,6 +25,7 @@ from .distributed import unwrap
 from .masking import block_mask, inverse_block_mask, random_mask
 from .model import Data2Vec, check_weights, load_checkpoint, settings_of, stored_config
 from .settings import COMPILE_MIN_STEPS, resolve_settings
+from . import __version__
 
 # %% auto #0
 __all__ = ['NO_DECAY_NAMES', 'MIN_BF16_SPEEDUP', 'MAX_PRECISION_CACHE_BYTES', 'MASKS', 'no_decay_params', 'NoWeightDecay',
@@ -134,9 +135,9 @@ def device_name(device: torch.device) -> str:
     return f"{model}, {torch.get_num_threads()} threads"
 
 def precision_key(learn: Learner) -> str:
-    "What a measurement holds for: the device, torch, the model's shape, the batch, the masks, the teacher's precision and whether the steps are compiled"
+    "What a measurement holds for: the device, torch and this library, the model's shape, the batch, the masks, the teacher's precision and whether the steps are compiled"
     d2v, device = learn.data2vec, torch.device(learn.dls.device or 'cpu')
-    what = dict(device=device_name(device), torch=torch.__version__, model=unwrap(learn.model).config, batch=learn.dls.train.bs,
+    what = dict(device=device_name(device), torch=torch.__version__, library=__version__, model=unwrap(learn.model).config, batch=learn.dls.train.bs,
                 n_masks=d2v.n_masks, teacher_bf16=d2v.teacher_bf16, compiled=learn.compiled)
     return hashlib.sha256(json.dumps(what, sort_keys=True, default=str).encode()).hexdigest()[:16]
 

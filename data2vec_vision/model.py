@@ -22,18 +22,37 @@ from .transforms import JoinPatchSequence, PatchesToSequence, ViTPatchesTransfor
 
 # %% auto #0
 __all__ = ['TARGET_LAYERS', 'TARGET_NORMS', 'MODEL_ARGS', 'MODEL_KEYS', 'DECODER_KEYS', 'CHECKPOINT_FORMAT', 'TIMM_MODELS',
-           'ARCHITECTURE', 'block_forward', 'ViTEncoder', 'relative_position_index', 'resize_relative_table',
-           'RelativePositionBias', 'visible_index', 'kept_bias', 'RelPosAttention', 'RelPosBlock', 'BeitEncoder',
-           'sincos_positions', 'PostNormBlock', 'PostNormEncoder', 'normalize_layer', 'make_targets', 'ChannelNorm',
-           'ConvDecoder', 'place_visible', 'normalized_patches', 'model_settings', 'model_from_settings', 'settings_of',
-           'Data2Vec', 'current_umask', 'atomic_save', 'load_checkpoint', 'is_ours', 'stored_config', 'check_weights',
-           'timm_model_name', 'timm_kwargs', 'encoder_state_dict', 'to_timm', 'save_timm', 'save_hf', 'init_from',
-           'architecture_of']
+           'ARCHITECTURE', 'attend', 'timm_attention', 'block_forward', 'ViTEncoder', 'relative_position_index',
+           'resize_relative_table', 'RelativePositionBias', 'visible_index', 'kept_bias', 'RelPosAttention',
+           'RelPosBlock', 'BeitEncoder', 'sincos_positions', 'PostNormBlock', 'PostNormEncoder', 'normalize_layer',
+           'make_targets', 'ChannelNorm', 'ConvDecoder', 'place_visible', 'normalized_patches', 'model_settings',
+           'model_from_settings', 'settings_of', 'Data2Vec', 'current_umask', 'atomic_save', 'load_checkpoint',
+           'is_ours', 'stored_config', 'check_weights', 'timm_model_name', 'timm_kwargs', 'encoder_state_dict',
+           'to_timm', 'save_timm', 'save_hf', 'init_from', 'architecture_of']
 
 # %% ../nbs/02_model.ipynb #e016ff4a
+def attend(q: Tensor, k: Tensor, v: Tensor,    # queries, keys and values `[B, heads, N, d]`
+           bias: Tensor | None = None,         # added to the scores, `[heads, N, N]` or `[B, heads, N, N]`
+           dropout_p: float = 0.) -> Tensor:   # dropout of the attention weights
+    "Attention `softmax(q kᵀ / √d + bias) v` `[B, heads, N, d]`: written out on a CPU in bf16 autocast, PyTorch's fused kernel elsewhere"
+    if not (q.device.type == 'cpu' and torch.is_autocast_enabled('cpu')):
+        return F.scaled_dot_product_attention(q, k, v, attn_mask=bias, dropout_p=dropout_p)
+    scores = (q * q.shape[-1] ** -0.5) @ k.transpose(-2, -1)                # [B, heads, N, N]
+    if bias is not None: scores = scores + bias
+    weights = scores.softmax(-1)                                            # bf16, as CPU autocast leaves it (the kernel sums in float32)
+    if dropout_p: weights = F.dropout(weights, dropout_p)
+    return weights @ v                                                      # [B, heads, N, d]
+
+def timm_attention(attn: Attention, x: Tensor) -> Tensor:
+    "timm's attention module `attn` on tokens `x` `[B, N, D]`, its weights applied through `attend`"
+    B, N, D = x.shape
+    q, k, v = attn.qkv(x).view(B, N, 3, attn.num_heads, D // attn.num_heads).permute(2, 0, 3, 1, 4)   # [B, heads, N, d] each
+    x = attend(attn.q_norm(q), attn.k_norm(k), v, dropout_p=attn.attn_drop.p if attn.training else 0.)
+    return attn.proj_drop(attn.proj(x.transpose(1, 2).reshape(B, N, D)))
+
 def block_forward(block: Block, x: Tensor) -> tuple[Tensor, Tensor]:
     "Run timm `block` on `x` `[B, N, D]`; return its output and its FFN output before the residual"
-    x = x + block.drop_path1(block.ls1(block.attn(block.norm1(x))))
+    x = x + block.drop_path1(block.ls1(timm_attention(block.attn, block.norm1(x))))
     ffn = block.ls2(block.mlp(block.norm2(x)))                 # [B, N, D]
     return x + block.drop_path2(ffn), ffn
 
@@ -108,9 +127,13 @@ class ViTEncoder(nn.Module):
         x = self.embed(images, mask, mask_token)
         layers = []
         for block in self.blocks:
-            x, ffn = block_forward(block, x)
+            x, ffn = self.block_parts(block, x)
             layers.append(x if layer_output == 'block' else ffn)
         return self.norm(x), layers
+
+    def block_parts(self, block: nn.Module, x: Tensor) -> tuple[Tensor, Tensor]:
+        "One of the blocks on `x` `[B, N, D]`: its output and its FFN output before the residual"
+        return block_forward(block, x)
 
     def forward_visible(self, images: Tensor,  # images `[B, C, H, W]`
                         mask: Tensor) -> Tensor:  # `[B, L]`, True where a patch is dropped; the same count in every row
@@ -119,7 +142,7 @@ class ViTEncoder(nn.Module):
         cls, patches = x[:, :1], x[:, 1:]
         visible = patches[~mask].view(len(x), -1, x.shape[-1])                  # [B, L_visible, D]
         x = torch.cat([cls, visible], dim=1)
-        for block in self.blocks: x = block(x)
+        for block in self.blocks: x, _ = self.block_parts(block, x)
         return self.norm(x)
 
 # %% ../nbs/02_model.ipynb #586656e4
@@ -190,8 +213,7 @@ class RelPosAttention(nn.Module):
             if keep is not None: own = kept_bias(own, keep)                      # [B, heads, N, N]
             bias = own if bias is None else own + bias
         if bias is not None: bias = (bias if bias.dim() == 4 else bias[None]).to(q.dtype)
-        x = F.scaled_dot_product_attention(q, k, v, attn_mask=bias,
-                                           dropout_p=self.attn_drop if self.training else 0.)                    # [B, heads, N, D/heads]
+        x = attend(q, k, v, bias, self.attn_drop if self.training else 0.)     # [B, heads, N, D/heads]
         return self.proj_drop(self.proj(x.transpose(1, 2).reshape(B, N, D)))
 
 class RelPosBlock(nn.Module):
@@ -301,7 +323,7 @@ class PostNormBlock(nn.Module):
 
     def forward_parts(self, x: Tensor) -> tuple[Tensor, Tensor]:
         "The block's output and its FFN output before the residual"
-        x = self.norm1(x + self.drop_path(self.attn(x)))
+        x = self.norm1(x + self.drop_path(timm_attention(self.attn, x)))
         ffn = self.mlp(x)
         return self.norm2(x + self.drop_path(ffn)), ffn
 
@@ -341,16 +363,7 @@ class PostNormEncoder(ViTEncoder):
         x = torch.cat([self.cls_token.expand(len(x), -1, -1), x], dim=1)        # [B, 1+L, D]
         return self.pos_drop(self.embed_norm(x))
 
-    def forward(self, images: Tensor, mask: Tensor | None = None, mask_token: Tensor | None = None,
-                layer_output: str = 'block') -> tuple[Tensor, list]:
-        "Final tokens `[B, 1+L, D]` (the last block's output) and one tensor `[B, 1+L, D]` per block"
-        if layer_output not in TARGET_LAYERS: raise ValueError(f"layer_output must be one of {TARGET_LAYERS}, got {layer_output!r}")
-        x = self.embed(images, mask, mask_token)
-        layers = []
-        for block in self.blocks:
-            x, ffn = block.forward_parts(x)
-            layers.append(x if layer_output == 'block' else ffn)
-        return x, layers
+    def block_parts(self, block: PostNormBlock, x: Tensor) -> tuple[Tensor, Tensor]: return block.forward_parts(x)
 
 # %% ../nbs/02_model.ipynb #9608b20c
 TARGET_NORMS = SETTINGS['target_norm'].choices     # ('layer', 'instance', 'none')
