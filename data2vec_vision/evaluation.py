@@ -23,7 +23,7 @@ from fastai.torch_core import rank_distrib
 import fastai.callback.schedule   # Learner.fit_one_cycle
 from .data import ImageFolder, eval_transforms, labeled_split, load_rgb, default_workers
 from .distributed import unwrap
-from .model import Data2Vec
+from .model import Data2Vec, timm_qkv
 from .settings import FEATURE_SETTINGS
 from .transforms import UnNormalize
 
@@ -224,15 +224,15 @@ def show_pca(model: Data2Vec,          # a (pretrained) model
 # %% ../nbs/06_evaluation.ipynb #082abbfa
 def attention_weights(block, x: Tensor) -> Tensor:
     "Softmax attention weights `[B, heads, N, N]` of timm `block` on its input `x` `[B, N, D]`"
-    attn = block.attn
-    B, N, D = x.shape
-    qkv = attn.qkv(block.norm1(x)).reshape(B, N, 3, attn.num_heads, D // attn.num_heads).permute(2, 0, 3, 1, 4)
-    q, k = attn.q_norm(qkv[0]), attn.k_norm(qkv[1])                        # [B, heads, N, D/heads]
-    return (q @ k.transpose(-2, -1) * attn.scale).softmax(-1)
+    q, k, _ = timm_qkv(block.attn, block.norm1(x))                         # [B, heads, N, D/heads]
+    return (q @ k.transpose(-2, -1) * block.attn.scale).softmax(-1)
 
 @torch.no_grad()
 def cls_attention(model: Data2Vec, images: Tensor, teacher: bool = False) -> Tensor:
-    "Attention of the CLS token to each patch in the last block, `[B, heads, gh, gw]`"
+    "Attention of the CLS token to each patch in the last block, `[B, heads, gh, gw]`, for the vit form's (pre-norm timm) blocks"
+    if model.config['encoder'] != 'vit':
+        raise ValueError(f"Attention maps are drawn for the vit encoder form, not {model.config['encoder']!r} "
+                         f"(its blocks take their attention's input differently): use show_pca for this model")
     encoder = model.teacher if teacher else model.student
     x = encoder.embed(images)                                              # [B, 1+L, D]
     for block in encoder.blocks[:-1]: x = block(x)

@@ -22,13 +22,13 @@ from .transforms import JoinPatchSequence, PatchesToSequence, ViTPatchesTransfor
 
 # %% auto #0
 __all__ = ['TARGET_LAYERS', 'TARGET_NORMS', 'MODEL_ARGS', 'MODEL_KEYS', 'DECODER_KEYS', 'CHECKPOINT_FORMAT', 'TIMM_MODELS',
-           'ARCHITECTURE', 'attend', 'timm_attention', 'block_forward', 'ViTEncoder', 'relative_position_index',
-           'resize_relative_table', 'RelativePositionBias', 'visible_index', 'kept_bias', 'RelPosAttention',
-           'RelPosBlock', 'BeitEncoder', 'sincos_positions', 'PostNormBlock', 'PostNormEncoder', 'normalize_layer',
-           'make_targets', 'ChannelNorm', 'ConvDecoder', 'place_visible', 'normalized_patches', 'model_settings',
-           'model_from_settings', 'settings_of', 'Data2Vec', 'current_umask', 'atomic_save', 'load_checkpoint',
-           'is_ours', 'stored_config', 'check_weights', 'timm_model_name', 'timm_kwargs', 'encoder_state_dict',
-           'to_timm', 'save_timm', 'save_hf', 'init_from', 'architecture_of']
+           'ARCHITECTURE', 'attend', 'timm_qkv', 'timm_attention', 'block_forward', 'ViTEncoder',
+           'relative_position_index', 'resize_relative_table', 'RelativePositionBias', 'visible_index', 'kept_bias',
+           'RelPosAttention', 'RelPosBlock', 'BeitEncoder', 'sincos_positions', 'PostNormBlock', 'PostNormEncoder',
+           'normalize_layer', 'make_targets', 'ChannelNorm', 'ConvDecoder', 'place_visible', 'normalized_patches',
+           'model_settings', 'model_from_settings', 'settings_of', 'Data2Vec', 'current_umask', 'atomic_save',
+           'load_checkpoint', 'is_ours', 'stored_config', 'check_weights', 'timm_model_name', 'timm_kwargs',
+           'encoder_state_dict', 'to_timm', 'save_timm', 'save_hf', 'init_from', 'architecture_of']
 
 # %% ../nbs/02_model.ipynb #e016ff4a
 def attend(q: Tensor, k: Tensor, v: Tensor,    # queries, keys and values `[B, heads, N, d]`
@@ -43,11 +43,16 @@ def attend(q: Tensor, k: Tensor, v: Tensor,    # queries, keys and values `[B, h
     if dropout_p: weights = F.dropout(weights, dropout_p)
     return weights @ v                                                      # [B, heads, N, d]
 
+def timm_qkv(attn: Attention, x: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+    "Queries, keys and values `[B, heads, N, d]` of timm's attention module `attn` on tokens `x` `[B, N, D]`"
+    B, N, D = x.shape
+    q, k, v = attn.qkv(x).view(B, N, 3, attn.num_heads, D // attn.num_heads).permute(2, 0, 3, 1, 4)
+    return attn.q_norm(q), attn.k_norm(k), v
+
 def timm_attention(attn: Attention, x: Tensor) -> Tensor:
     "timm's attention module `attn` on tokens `x` `[B, N, D]`, its weights applied through `attend`"
     B, N, D = x.shape
-    q, k, v = attn.qkv(x).view(B, N, 3, attn.num_heads, D // attn.num_heads).permute(2, 0, 3, 1, 4)   # [B, heads, N, d] each
-    x = attend(attn.q_norm(q), attn.k_norm(k), v, dropout_p=attn.attn_drop.p if attn.training else 0.)
+    x = attend(*timm_qkv(attn, x), dropout_p=attn.attn_drop.p if attn.training else 0.)   # [B, heads, N, d]
     return attn.proj_drop(attn.proj(x.transpose(1, 2).reshape(B, N, D)))
 
 def block_forward(block: Block, x: Tensor) -> tuple[Tensor, Tensor]:
