@@ -55,6 +55,7 @@ def fairseq_checkpoint(width: int = 48,   # token width
     state['_ema'] = {k: v.clone() for k, v in state.items() if '.decoder.' not in k}
     cfg = dict(_name='data2vec_multi', depth=depth, num_heads=heads, embed_dim=width, norm_eps=1e-6, layer_norm_first=False,
                average_top_k_layers=depth, mlp_ratio=hidden / width, clone_batch=16,
+               end_of_block_targets=False, instance_norm_target_layer=True, layer_norm_targets=True,   # the published image runs' targets
                modalities=dict(image=dict(patch_size=patch, input_size=side * patch, prenet_depth=prenet, num_extra_tokens=1,
                                           use_alibi_encoder=False, fixed_positions=True, mask_prob=0.8)))
     return dict(cfg=dict(model=cfg, optimization=dict(lr=[1e-3])), model=state, extra_state=dict(epoch=800, previous_training_time=1.5),
