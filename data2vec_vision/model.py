@@ -611,6 +611,7 @@ def stored_config(ckpt: dict, path) -> dict:
     try: config = json.loads(ckpt['config'])
     except (KeyError, TypeError, ValueError) as e: raise ValueError(f"{path} holds no readable model configuration ({type(e).__name__})") from e
     if not isinstance(config, dict): raise ValueError(f"{path}'s model configuration is not a mapping of settings")
+    config.setdefault('recon_weight', 0.0)   # a file from before the pixel loss existed had none, whatever the preset says now
     unknown = sorted(set(config) - set(MODEL_KEYS + DECODER_KEYS))
     if unknown: raise ValueError(f"{path}'s model configuration has entries no model takes: {unknown}")
     try: model_settings(**config)

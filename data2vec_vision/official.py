@@ -232,7 +232,8 @@ def fairseq_settings(cfg: dict,       # fairseq's model configuration (`cfg['mod
     return dict(img_size=round(positions.shape[1] ** 0.5) * proj.shape[-1], patch_size=proj.shape[-1], in_chans=proj.shape[1],
                 embed_dim=width, depth=depth, num_heads=cfg['num_heads'], mlp_ratio=state['blocks.0.mlp.fc1.weight'].shape[0] / width,
                 layer_scale=0.0, encoder='data2vec2', layer_norm_eps=float(cfg.get('norm_eps', 1e-6)), recipe='v2',
-                k=k if isinstance(k, int) and 1 <= k <= depth else None, **fairseq_targets(cfg))
+                k=k if isinstance(k, int) and 1 <= k <= depth else None, recon_weight=float(cfg.get('recon_loss') or 0.0),
+                **fairseq_targets(cfg))
 
 def fairseq_to_student(state: dict, prenet: int) -> dict:   # `prenet`: blocks under `context_encoder`
     "A fairseq data2vec 2.0 state dict renamed to `Data2Vec`'s (`student.*`); decoder, teacher and other modalities left out"
