@@ -9,7 +9,7 @@ random initialisation.
 Each cell's training folder is made once under --work (images resized to twice the cell's size, grayscale saved as
 RGB of equal channels, a seeded subset of the training images); the validation images are the whole val split at the
 cell's size and colour. Prints one markdown row per cell as soon as it is done. `--train-options` changes the
-defaults, for a sweep: `--train-options '--batch-size 32'`.
+defaults, for a sweep: `--train-options '--batch-size 32'`; `--save DIR` keeps each cell's model.
 """
 import argparse, random, shlex, tempfile, time
 from pathlib import Path
@@ -35,7 +35,7 @@ def make_split(files: list, labels, dest: Path, size: int, gray: bool) -> tuple:
         out.append(target.with_suffix('.png'))
     return out, labels
 
-def cell(path, work: Path, size: int, grid: int, gray: bool, count, epochs: int, num_workers, train_options=()) -> dict:
+def cell(path, work: Path, size: int, grid: int, gray: bool, count, epochs: int, num_workers, train_options=(), save: Path | None = None) -> dict:
     train_files, train_y, _ = labeled_images(f'{path}/train')
     val_files, val_y, _ = labeled_images(f'{path}/val')
     order = list(range(len(train_files))); random.Random(0).shuffle(order)
@@ -57,6 +57,7 @@ def cell(path, work: Path, size: int, grid: int, gray: bool, count, epochs: int,
         learn = pretrain(args)
         minutes = (time.perf_counter() - start) / 60
         f1 = feats(learn.model)
+        if save: learn.model.save(save/f"{name}_{grid}x{grid}_{count}.pt", with_teacher=True)
     knn = knn_accuracy(f1[0], train_y, f1[1], val_y)
     steps = epochs * len(learn.dls.train) // learn.run_settings.grad_accum
     return dict(size=size, grid=grid, colour='gray' if gray else 'colour', images=len(train), epochs=epochs, steps=steps,
@@ -73,6 +74,7 @@ def main():
     p.add_argument('--work', type=Path, default=Path('/tmp/proxy_family'))
     p.add_argument('--num-workers', type=int)
     p.add_argument('--train-options', default='', help="more train options, one string, e.g. '--batch-size 32' (default: none)")
+    p.add_argument('--save', type=Path, help="keep each cell's pretrained model (with its teacher) in this folder, for bench/readouts.py")
     a = p.parse_args()
     print("| size | grid | colour | train images | epochs | optimizer steps | minutes | kNN | raw pixels | random ViT | kNN - pixels |")
     print("|---|---|---|---|---|---|---|---|---|---|---|", flush=True)
@@ -82,7 +84,7 @@ def main():
             for colour in a.colours:
                 for count in a.counts:
                     r = cell(a.path, a.work, size, grid, colour == 'gray', count if count == 'all' else int(count), a.epochs, a.num_workers,
-                             shlex.split(a.train_options))
+                             shlex.split(a.train_options), a.save)
                     print(f"| {r['size']} | {r['grid']} x {r['grid']} | {r['colour']} | {r['images']} | {r['epochs']} | {r['steps']} | "
                           f"{r['minutes']:.1f} | {r['knn']:.3f} | {r['pixels']:.3f} | {r['random']:.3f} | {r['knn'] - r['pixels']:+.3f} |", flush=True)
 
