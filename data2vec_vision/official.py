@@ -229,10 +229,12 @@ def fairseq_settings(cfg: dict,       # fairseq's model configuration (`cfg['mod
     if refused: raise ValueError(f"this data2vec 2.0 model has {'; '.join(refused)}, which this library's data2vec2 form does not reproduce")
     if not isinstance(cfg.get('num_heads'), int): raise ValueError("the checkpoint's configuration does not say the number of heads (cfg.model.num_heads)")
     depth, width, k = sum(fairseq_blocks(state)), proj.shape[0], cfg.get('average_top_k_layers')
+    recon = cfg.get('recon_loss') or 0.0
+    if isinstance(recon, bool) or not isinstance(recon, (int, float)): raise ValueError(f"the checkpoint's recon_loss is not a number: {recon!r}")
     return dict(img_size=round(positions.shape[1] ** 0.5) * proj.shape[-1], patch_size=proj.shape[-1], in_chans=proj.shape[1],
                 embed_dim=width, depth=depth, num_heads=cfg['num_heads'], mlp_ratio=state['blocks.0.mlp.fc1.weight'].shape[0] / width,
                 layer_scale=0.0, encoder='data2vec2', layer_norm_eps=float(cfg.get('norm_eps', 1e-6)), recipe='v2',
-                k=k if isinstance(k, int) and 1 <= k <= depth else None, recon_weight=float(cfg.get('recon_loss') or 0.0),
+                k=k if isinstance(k, int) and 1 <= k <= depth else None, recon_weight=float(recon),
                 **fairseq_targets(cfg))
 
 def fairseq_to_student(state: dict, prenet: int) -> dict:   # `prenet`: blocks under `context_encoder`
