@@ -11,14 +11,9 @@ the random ViT as much as the trained one measures itself, not what pretraining 
 import argparse
 from pathlib import Path
 import torch
-from data2vec_vision.data import ImageFolder, eval_transforms
+from data2vec_vision.data import ImageFolder, eval_transforms, labeled_split
 from data2vec_vision.evaluation import knn_accuracy, pixel_features
 from data2vec_vision.model import Data2Vec
-
-def labeled_split(folder: Path) -> tuple:
-    "The images of `folder/<class>/` (classes numbered as proxy_family writes them) and their labels"
-    files = sorted(folder.glob('*/*.png'))
-    return files, torch.tensor([int(f.parent.name) for f in files])
 
 @torch.no_grad()
 def pooled_features(model: Data2Vec, files: list, num_workers: int) -> dict:
@@ -51,7 +46,7 @@ def main():
     trained = Data2Vec.from_pretrained(a.model, teacher=True)
     torch.manual_seed(0)
     random_init = Data2Vec(**trained.config).eval()
-    (train, train_y), (val, val_y) = labeled_split(a.cell/'train'), labeled_split(a.cell/'val')
+    train, train_y, val, val_y, _ = labeled_split(a.cell)
     print(f"# {a.model} on {a.cell}: {len(train)} train, {len(val)} val images")
     print("| features | pooling | plain | centred | standardised |\n|---|---|---|---|---|")
     size = trained.config['img_size']

@@ -15,7 +15,7 @@ from .settings import MAX_CONFIG_BYTES
 __all__ = ['HF_NAMES', 'QKV', 'HF_PREFIXES', 'HF_IGNORED', 'HUB_ID', 'SAFE_PICKLE_TYPES', 'FAIRSEQ_IMAGE', 'FAIRSEQ_NAMES',
            'FAIRSEQ_IGNORED', 'FAIRSEQ_BLOCK', 'VIT_NAMES', 'hf_settings', 'hf_to_student', 'read_weights',
            'read_hf_folder', 'hub_folder', 'read_pickled', 'read_beit_state', 'read_beit_checkpoint', 'beit_settings',
-           'fairseq_blocks', 'is_fairseq', 'fairseq_targets', 'fairseq_settings', 'fairseq_to_student',
+           'fairseq_blocks', 'is_fairseq', 'fairseq_objective', 'fairseq_settings', 'fairseq_to_student',
            'read_fairseq_checkpoint', 'read_checkpoint_file', 'read_official', 'read_official_head', 'hf_config',
            'hf_state']
 
@@ -205,11 +205,13 @@ def is_fairseq(ckpt: dict) -> bool:   # from `read_pickled`
     "Whether a checkpoint holds a data2vec 2.0 image model in fairseq's layout"
     return isinstance(ckpt.get('model'), dict) and FAIRSEQ_IMAGE + 'local_encoder.proj.weight' in ckpt['model']
 
-def fairseq_targets(cfg: dict) -> dict:   # fairseq's model configuration; a flag it lacks is fairseq's default, off
-    "`Data2Vec`'s target settings as a fairseq data2vec 2.0 run made its targets, so that training on continues it"
+def fairseq_objective(cfg: dict) -> dict:   # fairseq's model configuration; a flag it lacks is fairseq's default, off
+    "`Data2Vec`'s target and pixel-loss settings as a fairseq data2vec 2.0 run trained, so that training on continues it"
+    recon = cfg.get('recon_loss') or 0.0
+    if isinstance(recon, bool) or not isinstance(recon, (int, float)): raise ValueError(f"the checkpoint's recon_loss is not a number: {recon!r}")
     return dict(target_layer='block' if cfg.get('end_of_block_targets') else 'ffn',
                 target_norm='instance' if cfg.get('instance_norm_target_layer') else 'layer' if cfg.get('layer_norm_target_layer') else 'none',
-                final_norm=bool(cfg.get('layer_norm_targets')))
+                final_norm=bool(cfg.get('layer_norm_targets')), recon_weight=float(recon))
 
 def fairseq_settings(cfg: dict,       # fairseq's model configuration (`cfg['model']` of the checkpoint)
                      state: dict) -> dict:  # the weights under fairseq's names
@@ -229,13 +231,10 @@ def fairseq_settings(cfg: dict,       # fairseq's model configuration (`cfg['mod
     if refused: raise ValueError(f"this data2vec 2.0 model has {'; '.join(refused)}, which this library's data2vec2 form does not reproduce")
     if not isinstance(cfg.get('num_heads'), int): raise ValueError("the checkpoint's configuration does not say the number of heads (cfg.model.num_heads)")
     depth, width, k = sum(fairseq_blocks(state)), proj.shape[0], cfg.get('average_top_k_layers')
-    recon = cfg.get('recon_loss') or 0.0
-    if isinstance(recon, bool) or not isinstance(recon, (int, float)): raise ValueError(f"the checkpoint's recon_loss is not a number: {recon!r}")
     return dict(img_size=round(positions.shape[1] ** 0.5) * proj.shape[-1], patch_size=proj.shape[-1], in_chans=proj.shape[1],
                 embed_dim=width, depth=depth, num_heads=cfg['num_heads'], mlp_ratio=state['blocks.0.mlp.fc1.weight'].shape[0] / width,
                 layer_scale=0.0, encoder='data2vec2', layer_norm_eps=float(cfg.get('norm_eps', 1e-6)), recipe='v2',
-                k=k if isinstance(k, int) and 1 <= k <= depth else None, recon_weight=float(recon),
-                **fairseq_targets(cfg))
+                k=k if isinstance(k, int) and 1 <= k <= depth else None, **fairseq_objective(cfg))
 
 def fairseq_to_student(state: dict, prenet: int) -> dict:   # `prenet`: blocks under `context_encoder`
     "A fairseq data2vec 2.0 state dict renamed to `Data2Vec`'s (`student.*`); decoder, teacher and other modalities left out"
