@@ -14,7 +14,7 @@ from .settings import (FEATURE_SETTINGS, FINETUNE_SETTINGS, MAX_CONFIG_BYTES, PR
 
 # %% auto #0
 __all__ = ['RESUME_CAN_CHANGE', 'add_settings', 'get_parser', 'read_config', 'resumed_settings', 'check_resume',
-           'resolve_options', 'init_architecture', 'write_config', 'RunFolder', 'run_loggers', 'setup',
+           'resolve_options', 'folder_colour', 'init_architecture', 'write_config', 'RunFolder', 'run_loggers', 'setup',
            'fit_and_report', 'pretrain', 'extract', 'evaluate', 'finetune', 'export', 'main']
 
 # %% ../nbs/07_cli.ipynb #967c300c
@@ -129,6 +129,9 @@ def resolve_options(args: argparse.Namespace) -> argparse.Namespace:
     if given['init'] is not None and given['resume_checkpoint'] is None:
         source, architecture = init_architecture(given['init'], given)
         config = {**config, **architecture}
+    path = given['input_path'] or config.get('input_path')
+    if (given['colour'] or config.get('colour', 'auto')) == 'auto' and given['resume_checkpoint'] is None and path and Path(path).is_dir():
+        (given if given['colour'] else config)['colour'] = folder_colour(path)
     s = resolve_settings(given, config)
     if given['resume_checkpoint'] is not None and done >= s['epochs']:
         raise ValueError(f"{given['resume_checkpoint']} has done all {done} epochs of its run: to train further, give --epochs above "
@@ -136,6 +139,11 @@ def resolve_options(args: argparse.Namespace) -> argparse.Namespace:
     if s['input_path'] is None and given['batch_size'] is None and 'batch_size' not in config:
         s['batch_size'] = min(s['batch_size'], 16)             # the sample set has 40 training images
     return argparse.Namespace(**s, command='train', source_model=source)
+
+def folder_colour(path) -> str:
+    "`gray` when the images of `path` look grayscale (`looks_grayscale`), else `colour`"
+    from data2vec_vision.data import find_images, looks_grayscale
+    return 'gray' if looks_grayscale(find_images(path)) else 'colour'
 
 def init_architecture(init: str, given: dict) -> tuple:
     "The model `--init` names, and the settings its weights fix; an option given that contradicts them is refused"
@@ -247,7 +255,7 @@ def _build(s: argparse.Namespace, folder):
     start = resume(learn, s.resume_checkpoint) if s.resume_checkpoint else 0
     batch = f"{n_procs} processes x batch {s.batch_size} = global batch {n_procs * s.batch_size}" if n_procs > 1 else f"batch {s.batch_size}"
     if rank == 0:
-        print(f"data2vec {s.recipe} on {path}: {len(dls.train_ds)} training images, {s.image_size} px, {device.type}; "
+        print(f"data2vec {s.recipe} on {path}: {len(dls.train_ds)} training images, {s.image_size} px{' grayscale' if s.colour == 'gray' else ''}, {device.type}; "
               f"{batch} x {s.grad_accum} accumulated, max lr {s.max_lr}" + (f"; resuming at epoch {start}" if s.resume_checkpoint else ''))
         write_config(vars(s), out/'config.yaml')
     learn.run_settings, learn.run_folder = s, folder

@@ -19,8 +19,8 @@ from .transforms import IMAGENET_MEAN, IMAGENET_STD
 # %% auto #0
 __all__ = ['IMAGE_EXTENSIONS', 'IMAGE_FORMATS', 'MAX_IMAGE_PIXELS', 'MAX_VALID', 'find_images', 'open_image', 'load_rgb',
            'readable_images', 'NoDecodableImages', 'ImageFolder', 'pretrain_transforms', 'CenterSquare',
-           'eval_transforms', 'sample_images', 'labeled_images', 'labeled_split', 'sample_labeled_images',
-           'default_workers', 'decodable', 'ignore_signals', 'pretrain_dataloaders']
+           'eval_transforms', 'sample_images', 'looks_grayscale', 'labeled_images', 'labeled_split',
+           'sample_labeled_images', 'default_workers', 'decodable', 'ignore_signals', 'pretrain_dataloaders']
 
 # %% ../nbs/04_data.ipynb #1b09fdb6
 IMAGE_EXTENSIONS = ('.jpg', '.jpeg', '.png', '.bmp', '.webp', '.tif', '.tiff', '.gif')
@@ -152,6 +152,22 @@ def sample_images(dest=None,            # folder to write to; `~/.cache/data2vec
                     crop.save(dest/name/f'{name}_{i:02d}.{"png" if i % 4 == 3 else "jpg"}')
                     i += 1
     return dest
+
+# %% ../nbs/04_data.ipynb #f929c8c5
+def looks_grayscale(files: list,                   # image files, e.g. from `find_images`
+                    n: int = 32,                   # how many to decode, spread over `files`
+                    tolerance: float = 2.) -> bool:  # mean difference between channels (of 255) still taken for gray
+    "Whether the images are grayscale: each of up to `n` of them that decodes has (nearly) equal channels"
+    picked = [files[i * len(files) // n] for i in range(n)] if len(files) > n else list(files)
+    decoded = 0
+    for f in picked:
+        try: im = load_rgb(f)
+        except Exception: continue                            # whatever a malformed file makes PIL raise
+        im.thumbnail((256, 256))
+        a = np.asarray(im, dtype=np.int16)                    # [H, W, 3]
+        if np.abs(a[..., :1] - a[..., 1:]).mean() > tolerance: return False
+        decoded += 1
+    return decoded > 0
 
 # %% ../nbs/04_data.ipynb #48bee80b
 def labeled_images(path) -> tuple:

@@ -12,10 +12,10 @@ from pathlib import Path
 from typing import Any, Callable
 
 # %% auto #0
-__all__ = ['COMPILE_MIN_STEPS', 'NUM_WORKERS', 'MODEL_SETTINGS', 'TRAINING_SETTINGS', 'RUN_SETTINGS', 'SETTINGS', 'RECIPES',
-           'PRESETS', 'MAX_CONFIG_BYTES', 'FEATURE_SETTINGS', 'FINETUNE_SETTINGS', 'in_range', 'Setting', 'heads_for',
-           'top_k_for', 'decoder_groups_for', 'coerce', 'check_together', 'preset_values', 'resolve_settings',
-           'resolve_command', 'settings_table']
+__all__ = ['GRAY_PIXEL_LOSS', 'COMPILE_MIN_STEPS', 'NUM_WORKERS', 'MODEL_SETTINGS', 'TRAINING_SETTINGS', 'RUN_SETTINGS',
+           'SETTINGS', 'RECIPES', 'PRESETS', 'MAX_CONFIG_BYTES', 'FEATURE_SETTINGS', 'FINETUNE_SETTINGS', 'in_range',
+           'Setting', 'heads_for', 'top_k_for', 'decoder_groups_for', 'recon_weight_for', 'coerce', 'check_together',
+           'preset_values', 'resolve_settings', 'resolve_command', 'settings_table']
 
 # %% ../nbs/12_settings.ipynb #84cba38c
 def in_range(lo: float | None = None,  # lowest allowed value; no bound when None
@@ -62,6 +62,12 @@ def top_k_for(depth: int) -> int:
 def decoder_groups_for(width: int, decoder_dim: int) -> int:
     "Convolution groups of data2vec 2.0's decoder: 16 as the reference, or the largest number dividing both widths"
     return math.gcd(16, width, decoder_dim)
+
+GRAY_PIXEL_LOSS = 10   # how many times the preset's pixel-loss weight a grayscale folder gets
+
+def recon_weight_for(preset_weight: float, colour: str) -> float:
+    "The pixel loss's weight: the preset's, `GRAY_PIXEL_LOSS` times that on grayscale images"
+    return preset_weight * (GRAY_PIXEL_LOSS if colour == 'gray' else 1)
 
 # %% ../nbs/12_settings.ipynb #e11c3107
 _positive, _at_least_1, _non_negative = in_range(0, lo_open=True), in_range(1), in_range(0)
@@ -110,7 +116,8 @@ MODEL_SETTINGS = [
             rule="16, or what divides both widths", depends=('hidden_dim', 'decoder_dim')),
     Setting('recon_weight', float, "Weight of an auxiliary loss: a linear layer on the predictions at the masked patches regresses "
             "their pixels, normalised per patch (fairseq's recon_loss; 0 for none, as in the reference recipes).", default=0.0,
-            check=_non_negative),
+            check=_non_negative, derive=lambda s: recon_weight_for(s['recon_weight'], s['colour']),
+            rule=f"the preset's, {GRAY_PIXEL_LOSS} times that on grayscale images (--colour)", depends=('colour',)),
 ]
 
 TRAINING_SETTINGS = [
@@ -143,6 +150,9 @@ TRAINING_SETTINGS = [
 
 RUN_SETTINGS = [
     Setting('input_path', Path, "Folder of images, searched recursively; the built-in sample images when not given.", optional=True, cli=False),
+    Setting('colour', str, "Whether the training images are in colour or grayscale; auto looks at a few of them. A grayscale "
+            "folder gets a stronger pixel loss (--recon-weight).", default='auto', choices=('auto', 'colour', 'gray'),
+            flags=('--colour', '--color')),
     Setting('preset', str, "Model size and training values for every setting not given.", default='cpu'),
     Setting('recipe', str, "data2vec 2.0 (v2: masked patches dropped, inverse block masks, several masks per image, conv decoder) "
             "or data2vec (v1: mask tokens, block masks, linear head).", default='v2', choices=('v1', 'v2')),
