@@ -130,8 +130,9 @@ def resolve_options(args: argparse.Namespace) -> argparse.Namespace:
         source, architecture = init_architecture(given['init'], given)
         config = {**config, **architecture}
     path = given['input_path'] or config.get('input_path')
-    if (given['colour'] or config.get('colour', 'auto')) == 'auto' and given['resume_checkpoint'] is None and path and Path(path).is_dir():
-        (given if given['colour'] else config)['colour'] = folder_colour(path)
+    if given['resume_checkpoint'] is None and path and Path(path).is_dir():   # --colour auto: look at the folder
+        if given['colour'] == 'auto': given['colour'] = folder_colour(path)    # given: it stands over a --config's values
+        elif given['colour'] is None and config.get('colour', 'auto') == 'auto': config['colour'] = folder_colour(path)
     s = resolve_settings(given, config)
     if given['resume_checkpoint'] is not None and done >= s['epochs']:
         raise ValueError(f"{given['resume_checkpoint']} has done all {done} epochs of its run: to train further, give --epochs above "
