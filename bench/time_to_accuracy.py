@@ -11,7 +11,7 @@ import argparse, time
 import torch
 from fastai.callback.core import Callback, CancelFitException
 from common import plan_epochs
-from data2vec_vision.data import ImageFolder, eval_transforms, labeled_images, pretrain_dataloaders
+from data2vec_vision.data import CROP_SCALE, ImageFolder, eval_transforms, labeled_images, pretrain_dataloaders
 from data2vec_vision.evaluation import extract_features, knn_accuracy, linear_probe
 from data2vec_vision.learner import data2vec_learner
 from data2vec_vision.model import Data2Vec
@@ -49,7 +49,7 @@ def main():
     p.add_argument('--mask-ratio', type=float, help="share of patches masked (default: the recipe's)")
     p.add_argument('--decoder-dim', type=int, help="v2 decoder channels (default: the preset's)")
     p.add_argument('--decoder-layers', type=int, help="v2 decoder blocks (default: the preset's)")
-    p.add_argument('--crop-scale', type=float, nargs=2, default=(0.08, 1.0), help="random resized crop's range of image area")
+    p.add_argument('--crop-scale', type=float, nargs=2, default=CROP_SCALE, help="random resized crop's range of image area (default: %(default)s, as the train command)")
     p.add_argument('--max-lr', type=float, help="peak learning rate (default: the preset's)")
     p.add_argument('--tau', type=float, nargs=2, help="teacher EMA decay at the start and the end (default: the preset's)")
     p.add_argument('--teacher-precision', default='auto', choices=['auto', 'fp32', 'bf16'], help="the teacher's pass (default: as the train command)")

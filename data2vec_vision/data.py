@@ -17,8 +17,8 @@ from fastai.data.load import DataLoader
 from .transforms import IMAGENET_MEAN, IMAGENET_STD
 
 # %% auto #0
-__all__ = ['IMAGE_EXTENSIONS', 'IMAGE_FORMATS', 'MAX_IMAGE_PIXELS', 'MAX_VALID', 'find_images', 'open_image', 'load_rgb',
-           'readable_images', 'NoDecodableImages', 'ImageFolder', 'pretrain_transforms', 'CenterSquare',
+__all__ = ['IMAGE_EXTENSIONS', 'IMAGE_FORMATS', 'MAX_IMAGE_PIXELS', 'CROP_SCALE', 'MAX_VALID', 'find_images', 'open_image',
+           'load_rgb', 'readable_images', 'NoDecodableImages', 'ImageFolder', 'pretrain_transforms', 'CenterSquare',
            'eval_transforms', 'sample_images', 'looks_grayscale', 'labeled_images', 'labeled_split',
            'sample_labeled_images', 'default_workers', 'decodable', 'ignore_signals', 'pretrain_dataloaders']
 
@@ -104,8 +104,10 @@ class ImageFolder(torch.utils.data.Dataset):
                                 f"the files are broken or not images")
 
 # %% ../nbs/04_data.ipynb #9489abb6
+CROP_SCALE = (0.08, 1.0)   # data2vec's range of the random crop's share of the image area
+
 def pretrain_transforms(image_size: int,                # side of the square training images
-                        crop_scale: tuple = (0.08, 1.0)):  # range of the crop's share of the image area
+                        crop_scale: tuple = CROP_SCALE):  # range of the crop's share of the image area
     "data2vec's training augmentation: random resized crop, horizontal flip, ImageNet normalisation"
     return T.Compose([T.RandomResizedCrop(image_size, scale=crop_scale, interpolation=T.InterpolationMode.BICUBIC, antialias=True),
                       T.RandomHorizontalFlip(), T.ToImage(), T.ToDtype(torch.float32, scale=True),
@@ -234,7 +236,7 @@ def pretrain_dataloaders(path,                        # folder of images, search
                          image_size: int,             # side of the square training images
                          batch_size: int,             # images per batch (per process)
                          valid_pct: float = 0.05,     # share of the images held out for a validation loss
-                         crop_scale: tuple = (0.08, 1.0),  # random resized crop's range of image area
+                         crop_scale: tuple = CROP_SCALE,    # random resized crop's range of image area
                          num_workers: int | None = None,   # data loading processes; `default_workers(device)` when None
                          seed: int = 42,              # seed of the train / validation split
                          device=None) -> DataLoaders:  # where batches go; fastai's default device when None
