@@ -186,7 +186,7 @@ RECIPES = {
 }
 
 PRESETS = {
-    'cpu': dict(image_size=64, patch_size=8, hidden_dim=192, n_encoders=6, batch_size=64, max_lr=1.5e-3,
+    'cpu': dict(image_size=64, patch_size=8, hidden_dim=192, n_encoders=6, batch_size=32, max_lr=1.5e-3,
                 tau_initial=0.999, tau_end=0.9995, tau_increase_pct=0.3, decoder_dim=96, decoder_layers=3,
                 v2=dict(n_masks=4, target_layer='block', recon_weight=0.1)),
     'vit_small': dict(image_size=224, patch_size=16, hidden_dim=384, n_encoders=12, batch_size=256, max_lr=1.5e-3,
