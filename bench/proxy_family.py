@@ -1,5 +1,5 @@
 """The proxy family of issue 19: does a short run with the command line's defaults beat raw pixels on folders it was
-never tuned on? One cell per (image size, grid, colour, number of training images): pretrain with `train`'s own
+never tuned on? One cell per (folder, image size, grid, colour, number of training images): pretrain with `train`'s own
 functions and defaults for `--epochs` epochs (or a time budget), then weighted cosine kNN (k=20, T=0.07) of the
 mean-pooled features, train -> val, beside two floors measured in the same run: centred raw pixels and the same ViT at
 random initialisation.
@@ -60,7 +60,7 @@ def cell(path, work: Path, size: int, grid: int, gray: bool, count, epochs: int,
         if save: learn.model.save(save/f"{name}_{grid}x{grid}_{count}.pt", with_teacher=True)
     knn = knn_accuracy(f1[0], train_y, f1[1], val_y)
     steps = epochs * len(learn.dls.train) // learn.run_settings.grad_accum
-    return dict(size=size, grid=grid, colour='gray' if gray else 'colour', images=len(train), epochs=epochs, steps=steps,
+    return dict(folder=Path(path).name, size=size, grid=grid, colour='gray' if gray else 'colour', images=len(train), epochs=epochs, steps=steps,
                 minutes=minutes, knn=knn, pixels=floor_pixels, random=floor_random)
 
 def main():
@@ -76,8 +76,8 @@ def main():
     p.add_argument('--train-options', default='', help="more train options, one string, e.g. '--batch-size 32' (default: none)")
     p.add_argument('--save', type=Path, help="keep each cell's pretrained model (with its teacher) in this folder, for bench/readouts.py")
     a = p.parse_args()
-    print("| size | grid | colour | train images | epochs | optimizer steps | minutes | kNN | raw pixels | random ViT | kNN - pixels |")
-    print("|---|---|---|---|---|---|---|---|---|---|---|", flush=True)
+    print("| folder | size | grid | colour | train images | epochs | optimizer steps | minutes | kNN | raw pixels | random ViT | kNN - pixels |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|", flush=True)
     for size in a.sizes:
         for grid in a.grids:
             if size % grid: continue
@@ -85,7 +85,7 @@ def main():
                 for count in a.counts:
                     r = cell(a.path, a.work, size, grid, colour == 'gray', count if count == 'all' else int(count), a.epochs, a.num_workers,
                              shlex.split(a.train_options), a.save)
-                    print(f"| {r['size']} | {r['grid']} x {r['grid']} | {r['colour']} | {r['images']} | {r['epochs']} | {r['steps']} | "
+                    print(f"| {r['folder']} | {r['size']} | {r['grid']} x {r['grid']} | {r['colour']} | {r['images']} | {r['epochs']} | {r['steps']} | "
                           f"{r['minutes']:.1f} | {r['knn']:.3f} | {r['pixels']:.3f} | {r['random']:.3f} | {r['knn'] - r['pixels']:+.3f} |", flush=True)
 
 if __name__ == '__main__': main()

@@ -14,8 +14,8 @@ from .settings import (FEATURE_SETTINGS, FINETUNE_SETTINGS, MAX_CONFIG_BYTES, PR
 
 # %% auto #0
 __all__ = ['RESUME_CAN_CHANGE', 'add_settings', 'get_parser', 'read_config', 'resumed_settings', 'check_resume',
-           'resolve_options', 'folder_colour', 'init_architecture', 'write_config', 'RunFolder', 'run_loggers', 'setup',
-           'fit_and_report', 'pretrain', 'extract', 'evaluate', 'finetune', 'export', 'main']
+           'resolve_options', 'folder_colour', 'folder_background', 'init_architecture', 'write_config', 'RunFolder',
+           'run_loggers', 'setup', 'fit_and_report', 'pretrain', 'extract', 'evaluate', 'finetune', 'export', 'main']
 
 # %% ../nbs/07_cli.ipynb #967c300c
 def _default_text(s: Setting, value) -> str:
@@ -130,9 +130,10 @@ def resolve_options(args: argparse.Namespace) -> argparse.Namespace:
         source, architecture = init_architecture(given['init'], given)
         config = {**config, **architecture}
     path = given['input_path'] or config.get('input_path')
-    if given['resume_checkpoint'] is None and path and Path(path).is_dir():   # --colour auto: look at the folder
-        if given['colour'] == 'auto': given['colour'] = folder_colour(path)    # given: it stands over a --config's values
-        elif given['colour'] is None and config.get('colour', 'auto') == 'auto': config['colour'] = folder_colour(path)
+    if given['resume_checkpoint'] is None and path and Path(path).is_dir():   # --colour / --background auto: look at the folder
+        for name, look in (('colour', folder_colour), ('background', folder_background)):
+            if given[name] == 'auto': given[name] = look(path)                 # given: it stands over a --config's values
+            elif given[name] is None and config.get(name, 'auto') == 'auto': config[name] = look(path)
     s = resolve_settings(given, config)
     if given['resume_checkpoint'] is not None and done >= s['epochs']:
         raise ValueError(f"{given['resume_checkpoint']} has done all {done} epochs of its run: to train further, give --epochs above "
@@ -145,6 +146,11 @@ def folder_colour(path) -> str:
     "`gray` when the images of `path` look grayscale (`looks_grayscale`), else `colour`"
     from data2vec_vision.data import find_images, looks_grayscale
     return 'gray' if looks_grayscale(find_images(path)) else 'colour'
+
+def folder_background(path) -> str:
+    "`flat` when the images of `path` look like objects on a flat background (`looks_flat`), else `varied`"
+    from data2vec_vision.data import find_images, looks_flat
+    return 'flat' if looks_flat(find_images(path)) else 'varied'
 
 def init_architecture(init: str, given: dict) -> tuple:
     "The model `--init` names, and the settings its weights fix; an option given that contradicts them is refused"
@@ -236,7 +242,8 @@ def _build(s: argparse.Namespace, folder):
     set_seed(s.seed)                                           # the same split and initial weights in every process
     device = process_device(s.device)
     path = s.input_path or sample_images()
-    dls = pretrain_dataloaders(path, s.image_size, s.batch_size, num_workers=s.num_workers, seed=s.seed, device=device)
+    dls = pretrain_dataloaders(path, s.image_size, s.batch_size, crop_scale=(s.crop_min, 1.0), num_workers=s.num_workers, seed=s.seed,
+                               device=device)
     if s.epochs * len(dls.train) < s.grad_accum:
         raise ValueError(f"--grad-accum {s.grad_accum} is more than the {s.epochs * len(dls.train)} batches of the whole run: no optimizer "
                          f"step would happen. Use --grad-accum {max(1, len(dls.train))} or less")
@@ -256,8 +263,10 @@ def _build(s: argparse.Namespace, folder):
     start = resume(learn, s.resume_checkpoint) if s.resume_checkpoint else 0
     batch = f"{n_procs} processes x batch {s.batch_size} = global batch {n_procs * s.batch_size}" if n_procs > 1 else f"batch {s.batch_size}"
     if rank == 0:
-        print(f"data2vec {s.recipe} on {path}: {len(dls.train_ds)} training images, {s.image_size} px{' grayscale' if s.colour == 'gray' else ''}, {device.type}; "
-              f"{batch} x {s.grad_accum} accumulated, max lr {s.max_lr}" + (f"; resuming at epoch {start}" if s.resume_checkpoint else ''))
+        kind = (' grayscale' if s.colour == 'gray' else '') + (' objects on a flat background' if s.background == 'flat' else '')
+        print(f"data2vec {s.recipe} on {path}: {len(dls.train_ds)} training images, {s.image_size} px{kind}, {device.type}; "
+              f"{batch} x {s.grad_accum} accumulated, max lr {s.max_lr}, crops of {s.crop_min:.0%} to all of the image"
+              + (f"; resuming at epoch {start}" if s.resume_checkpoint else ''))
         write_config(vars(s), out/'config.yaml')
     learn.run_settings, learn.run_folder = s, folder
     return learn, start

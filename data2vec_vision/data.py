@@ -14,13 +14,15 @@ import torchvision.transforms.v2 as T
 from PIL import Image
 from fastai.data.core import DataLoaders
 from fastai.data.load import DataLoader
+from .settings import SETTINGS
 from .transforms import IMAGENET_MEAN, IMAGENET_STD
 
 # %% auto #0
 __all__ = ['IMAGE_EXTENSIONS', 'IMAGE_FORMATS', 'MAX_IMAGE_PIXELS', 'CROP_SCALE', 'MAX_VALID', 'find_images', 'open_image',
            'load_rgb', 'readable_images', 'NoDecodableImages', 'ImageFolder', 'pretrain_transforms', 'CenterSquare',
-           'eval_transforms', 'sample_images', 'looks_grayscale', 'labeled_images', 'labeled_split',
-           'sample_labeled_images', 'default_workers', 'decodable', 'ignore_signals', 'pretrain_dataloaders']
+           'eval_transforms', 'sample_images', 'sample_pixels', 'looks_grayscale', 'looks_flat', 'labeled_images',
+           'labeled_split', 'sample_labeled_images', 'default_workers', 'decodable', 'ignore_signals',
+           'pretrain_dataloaders']
 
 # %% ../nbs/04_data.ipynb #1b09fdb6
 IMAGE_EXTENSIONS = ('.jpg', '.jpeg', '.png', '.bmp', '.webp', '.tif', '.tiff', '.gif')
@@ -104,7 +106,7 @@ class ImageFolder(torch.utils.data.Dataset):
                                 f"the files are broken or not images")
 
 # %% ../nbs/04_data.ipynb #9489abb6
-CROP_SCALE = (0.08, 1.0)   # data2vec's range of the random crop's share of the image area
+CROP_SCALE = (SETTINGS['crop_min'].default, 1.0)   # data2vec's range of the random crop's share of the image area
 
 def pretrain_transforms(image_size: int,                # side of the square training images
                         crop_scale: tuple = CROP_SCALE):  # range of the crop's share of the image area
@@ -156,20 +158,37 @@ def sample_images(dest=None,            # folder to write to; `~/.cache/data2vec
     return dest
 
 # %% ../nbs/04_data.ipynb #f929c8c5
+def sample_pixels(files: list,        # image files
+                  n: int,             # how many to decode, spread evenly over `files`
+                  side: int = 256):   # longest side of the arrays, in pixels
+    "The pixels `[H, W, 3]` (int16) of up to `n` of `files`, spread over the list; those that fail to decode are passed over"
+    for f in ([files[i * len(files) // n] for i in range(n)] if len(files) > n else files):
+        try: im = load_rgb(f)
+        except Exception: continue                            # whatever a malformed file makes PIL raise
+        im.thumbnail((side, side))
+        yield np.asarray(im, dtype=np.int16)
+
 def looks_grayscale(files: list,                   # image files, e.g. from `find_images`
                     n: int = 32,                   # how many to decode, spread over `files`
                     tolerance: float = 2.) -> bool:  # mean difference between channels (of 255) still taken for gray
     "Whether the images are grayscale: each of up to `n` of them that decodes has (nearly) equal channels"
-    picked = [files[i * len(files) // n] for i in range(n)] if len(files) > n else list(files)
     decoded = 0
-    for f in picked:
-        try: im = load_rgb(f)
-        except Exception: continue                            # whatever a malformed file makes PIL raise
-        im.thumbnail((256, 256))
-        a = np.asarray(im, dtype=np.int16)                    # [H, W, 3]
+    for a in sample_pixels(files, n):                         # [H, W, 3]
         if np.abs(a[..., :1] - a[..., 1:]).mean() > tolerance: return False
         decoded += 1
     return decoded > 0
+
+# %% ../nbs/04_data.ipynb #4adee453
+def looks_flat(files: list,                  # image files, e.g. from `find_images`
+               n: int = 32,                  # how many to decode, spread over `files`
+               tolerance: int = 8,           # largest difference of a channel (of 255) from the border's colour that is still background
+               share: float = 0.5) -> bool:  # share of an image's pixels in its border's colour above which it is flat
+    "Whether the images show objects on a flat background: in most of up to `n` of them that decode, the border's colour covers over `share` of the pixels"
+    flat = []
+    for a in sample_pixels(files, n, side=128):                                   # [H, W, 3]
+        border = np.concatenate([a[0], a[-1], a[:, 0], a[:, -1]])                  # [2H + 2W, 3]
+        flat.append((np.abs(a - np.median(border, 0)).max(2) <= tolerance).mean() > share)
+    return sum(flat) > len(flat) / 2
 
 # %% ../nbs/04_data.ipynb #48bee80b
 def labeled_images(path) -> tuple:

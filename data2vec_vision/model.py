@@ -485,6 +485,7 @@ class Data2Vec(nn.Module):
                  decoder_groups: int | None = None,  # v2 decoder convolution groups
                  recon_weight: float | None = None,  # weight of the pixel loss: a linear layer on the predictions regresses the masked patches' pixels; 0 for none
                  colour: str | None = None,       # 'gray' for grayscale training images: `recon_weight` then follows the command line's rule for them
+                 background: str | None = None,   # 'flat' for objects on a flat background: `recon_weight` then follows the command line's rule for them
                  preset: str | None = None):      # what every argument left at None takes its value from (see `settings`)
         super().__init__()
         c = self.config = model_settings(img_size=img_size, patch_size=patch_size, in_chans=in_chans, embed_dim=embed_dim,
@@ -493,7 +494,8 @@ class Data2Vec(nn.Module):
                                          abs_pos_embed=abs_pos_embed, mean_pooling=mean_pooling, layer_norm_eps=layer_norm_eps,
                                          k=k, target_layer=target_layer,
                                          target_norm=target_norm, final_norm=final_norm, recipe=recipe, decoder_dim=decoder_dim,
-                                         decoder_layers=decoder_layers, decoder_groups=decoder_groups, recon_weight=recon_weight, colour=colour, preset=preset)
+                                         decoder_layers=decoder_layers, decoder_groups=decoder_groups, recon_weight=recon_weight, colour=colour,
+                                         background=background, preset=preset)
         shape = (c['img_size'], c['patch_size'], c['in_chans'], c['embed_dim'], c['depth'], c['num_heads'], c['mlp_ratio'],
                  c['dropout'], c['drop_path'], c['layer_scale'] or None)
         if c['encoder'] == 'beit': self.student = BeitEncoder(*shape, c['rel_pos_bias'], c['abs_pos_embed'], c['mean_pooling'], c['layer_norm_eps'])

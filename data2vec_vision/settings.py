@@ -12,10 +12,11 @@ from pathlib import Path
 from typing import Any, Callable
 
 # %% auto #0
-__all__ = ['GRAY_PIXEL_LOSS', 'COMPILE_MIN_STEPS', 'NUM_WORKERS', 'MODEL_SETTINGS', 'TRAINING_SETTINGS', 'RUN_SETTINGS',
-           'SETTINGS', 'RECIPES', 'PRESETS', 'MAX_CONFIG_BYTES', 'FEATURE_SETTINGS', 'FINETUNE_SETTINGS', 'in_range',
-           'Setting', 'heads_for', 'top_k_for', 'decoder_groups_for', 'recon_weight_for', 'coerce', 'check_together',
-           'preset_values', 'resolve_settings', 'resolve_command', 'settings_table']
+__all__ = ['GRAY_PIXEL_LOSS', 'FLAT_CROP_MIN', 'COMPILE_MIN_STEPS', 'NUM_WORKERS', 'MODEL_SETTINGS', 'TRAINING_SETTINGS',
+           'RUN_SETTINGS', 'SETTINGS', 'RECIPES', 'PRESETS', 'MAX_CONFIG_BYTES', 'FEATURE_SETTINGS',
+           'FINETUNE_SETTINGS', 'in_range', 'Setting', 'heads_for', 'top_k_for', 'decoder_groups_for',
+           'recon_weight_for', 'crop_min_for', 'coerce', 'check_together', 'preset_values', 'resolve_settings',
+           'resolve_command', 'settings_table']
 
 # %% ../nbs/12_settings.ipynb #84cba38c
 def in_range(lo: float | None = None,  # lowest allowed value; no bound when None
@@ -63,11 +64,17 @@ def decoder_groups_for(width: int, decoder_dim: int) -> int:
     "Convolution groups of data2vec 2.0's decoder: 16 as the reference, or the largest number dividing both widths"
     return math.gcd(16, width, decoder_dim)
 
-GRAY_PIXEL_LOSS = 10   # how many times the preset's pixel-loss weight a grayscale folder gets
+GRAY_PIXEL_LOSS = 10   # how many times the preset's pixel-loss weight a grayscale folder, or one of objects on a flat background, gets
 
-def recon_weight_for(preset_weight: float, colour: str) -> float:
-    "The pixel loss's weight: the preset's, `GRAY_PIXEL_LOSS` times that on grayscale images"
-    return preset_weight * (GRAY_PIXEL_LOSS if colour == 'gray' else 1)
+def recon_weight_for(preset_weight: float, colour: str, background: str = 'auto') -> float:
+    "The pixel loss's weight: the preset's, `GRAY_PIXEL_LOSS` times that on grayscale images or objects on a flat background"
+    return preset_weight * (GRAY_PIXEL_LOSS if colour == 'gray' or background == 'flat' else 1)
+
+FLAT_CROP_MIN = 0.35   # the smallest training crop, as a share of the image's area, on objects on a flat background
+
+def crop_min_for(preset_crop_min: float, background: str) -> float:
+    "The smallest training crop: the preset's (data2vec's 0.08), at least `FLAT_CROP_MIN` on objects on a flat background"
+    return max(preset_crop_min, FLAT_CROP_MIN) if background == 'flat' else preset_crop_min
 
 # %% ../nbs/12_settings.ipynb #e11c3107
 _positive, _at_least_1, _non_negative = in_range(0, lo_open=True), in_range(1), in_range(0)
@@ -116,8 +123,9 @@ MODEL_SETTINGS = [
             rule="16, or what divides both widths", depends=('hidden_dim', 'decoder_dim')),
     Setting('recon_weight', float, "Weight of an auxiliary loss: a linear layer on the predictions at the masked patches regresses "
             "their pixels, normalised per patch (fairseq's recon_loss; 0 for none, as in the reference recipes).", default=0.0,
-            check=_non_negative, derive=lambda s: recon_weight_for(s['recon_weight'], s['colour']),
-            rule=f"the preset's, {GRAY_PIXEL_LOSS} times that on grayscale images (--colour)", depends=('colour',)),
+            check=_non_negative, derive=lambda s: recon_weight_for(s['recon_weight'], s['colour'], s['background']),
+            rule=f"the preset's, {GRAY_PIXEL_LOSS} times that on grayscale images (--colour) or objects on a flat background "
+                 "(--background)", depends=('colour', 'background')),
 ]
 
 TRAINING_SETTINGS = [
@@ -133,6 +141,9 @@ TRAINING_SETTINGS = [
     Setting('tau_end', float, "Teacher EMA decay at the end of the ramp and after.", check=_decay),
     Setting('tau_increase_pct', float, "Share of training over which tau rises from --tau-initial to --tau-end.", check=_decay),
     Setting('max_lr', float, "Peak learning rate of the one-cycle schedule.", check=_positive, flags=('--max-lr', '--lr')),
+    Setting('crop_min', float, "Smallest share of the image's area that a training crop covers (a random resized crop, up to the "
+            "whole image).", default=0.08, check=in_range(0, 1, lo_open=True), derive=lambda s: crop_min_for(s['crop_min'], s['background']),
+            rule=f"the preset's, at least {FLAT_CROP_MIN} on objects on a flat background (--background)", depends=('background',)),
     Setting('warmup_pct', float, "Share of training over which the learning rate warms up.", default=0.25, check=_fraction),
     Setting('weight_decay', float, "AdamW weight decay, not on norms, biases and tokens.", default=0.05, check=_non_negative),
     Setting('grad_accum', int, "Batches per optimizer step.", default=1, check=_at_least_1),
@@ -153,6 +164,9 @@ RUN_SETTINGS = [
     Setting('colour', str, "Whether the training images are in colour or grayscale; auto looks at a few of them. A grayscale "
             "folder gets a stronger pixel loss (--recon-weight).", default='auto', choices=('auto', 'colour', 'gray'),
             flags=('--colour', '--color')),
+    Setting('background', str, "Whether the training images show objects on a flat background (glyphs, documents, products on white, "
+            "cells) or varied scenes (photos); auto looks at a few of them. Objects on a flat background get larger training crops "
+            "and a stronger pixel loss (--crop-min, --recon-weight).", default='auto', choices=('auto', 'flat', 'varied')),
     Setting('preset', str, "Model size and training values for every setting not given.", default='cpu'),
     Setting('recipe', str, "data2vec 2.0 (v2: masked patches dropped, inverse block masks, several masks per image, conv decoder) "
             "or data2vec (v1: mask tokens, block masks, linear head).", default='v2', choices=('v1', 'v2')),
