@@ -55,12 +55,12 @@ def get_parser(argv: list | None = None) -> argparse.ArgumentParser:
     feature_defaults = resolve_command(FEATURE_SETTINGS, {})
     extract = commands.add_parser('extract', help="Write the features of every image in a folder",
                                   description="Write the features of every image in a folder")
-    extract.add_argument('checkpoint', type=Path, help="A student_{epoch}.pt or checkpoint.pt written by train.")
+    extract.add_argument('checkpoint', type=Path, help="A model: a student_{epoch}.pt or checkpoint.pt written by train, a transformers folder, a BEiT-code .pth, or a hub id.")
     extract.add_argument('folder', type=Path, help="Folder of images, searched recursively.")
-    extract.add_argument('--out', type=Path, required=True, help="Features file (.npy); the file names go to the same name with .files.txt.")
+    extract.add_argument('--out', type=Path, required=True, help="Features file (.npy, added when missing); the file names go beside it as a JSON list (.files.json), which load_features reads back with the features.")
     evaluate = commands.add_parser('evaluate', help="kNN and linear-probe top-1 on a labeled folder",
                                    description="kNN and linear-probe top-1 on a labeled folder with train/<class>/ and val/<class>/")
-    evaluate.add_argument('checkpoint', type=Path, help="A student_{epoch}.pt or checkpoint.pt written by train.")
+    evaluate.add_argument('checkpoint', type=Path, help="A model: a student_{epoch}.pt or checkpoint.pt written by train, a transformers folder, a BEiT-code .pth, or a hub id.")
     evaluate.add_argument('labeled_folder', type=Path, help="Folder with train/<class>/<image> and val/<class>/<image>.")
     eval_only = ('knn_k', 'temperature', 'probe_epochs')
     add_settings(extract, [s for n, s in FEATURE_SETTINGS.items() if n not in eval_only], feature_defaults)
@@ -69,7 +69,7 @@ def get_parser(argv: list | None = None) -> argparse.ArgumentParser:
                                    description="Fine-tune a pretrained encoder (mean pooling, layer-wise lr decay) on a labeled folder "
                                                "with train/<class>/ and val/<class>/; writes a classifier that timm loads")
     finetune.add_argument('labeled_folder', type=Path, help="Folder with train/<class>/<image> and val/<class>/<image>.")
-    finetune.add_argument('--init', type=Path, required=True, help="The pretrained model: a student_{epoch}.pt or checkpoint.pt.")
+    finetune.add_argument('--init', type=Path, required=True, help="The pretrained model: a student_{epoch}.pt or checkpoint.pt written by train, a transformers folder, a BEiT-code .pth, or a hub id.")
     finetune.add_argument('--teacher', action='store_true', help="Start from the EMA teacher (in checkpoint.pt) instead of the student.")
     add_settings(finetune, FINETUNE_SETTINGS.values(), resolve_command(FINETUNE_SETTINGS, {}))
     export = commands.add_parser('export', help="Write a pretrained encoder for transformers or timm",
@@ -322,9 +322,9 @@ def extract(args: argparse.Namespace) -> Path:
     from data2vec_vision.evaluation import save_features
     s = resolve_command(FEATURE_SETTINGS, _given(args, FEATURE_SETTINGS))
     model, files = _load(args.checkpoint, s['teacher']), readable_images(find_images(args.folder))
-    save_features(args.out, _features(model, files, s), files)
-    print(f"Wrote the features of {len(files)} images to {args.out} (file names: {Path(args.out).with_suffix('.files.txt')})")
-    return args.out
+    out, names = save_features(args.out, _features(model, files, s), files)
+    print(f"Wrote the features of {len(files)} images to {out} (file names: {names}; read both with load_features('{out}'))")
+    return out
 
 def evaluate(args: argparse.Namespace) -> dict:
     "kNN and linear-probe top-1 of the checkpoint's features on `args.labeled_folder`; prints a table"

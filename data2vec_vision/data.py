@@ -204,6 +204,10 @@ def labeled_images(path) -> tuple:
 def labeled_split(path) -> tuple:
     "`(train_files, train_y, val_files, val_y, classes)` of a folder with `train/<class>/` and `val/<class>/`, labels by class name"
     path = Path(path)
+    for split in ('train', 'val'):
+        if not (path/split).is_dir():
+            raise FileNotFoundError(f"{path} has no {split}/ folder: a labeled folder holds train/<class>/<image> and val/<class>/<image> "
+                                    "(e.g. train/cat/1.jpg, val/cat/7.jpg)")
     train_files, train_y, classes = labeled_images(path/'train')
     val_files, val_y, val_classes = labeled_images(path/'val')
     unknown = sorted(set(val_classes) - set(classes))

@@ -6,7 +6,7 @@ Docs: https://data2vec-vision.github.io/data2vec_vision/evaluation.html.md"""
 
 # %% ../nbs/06_evaluation.ipynb #f6fbe3c4
 from __future__ import annotations
-import warnings
+import json, warnings
 from pathlib import Path
 import numpy as np
 import torch
@@ -23,14 +23,14 @@ from fastai.torch_core import rank_distrib
 import fastai.callback.schedule   # Learner.fit_one_cycle
 from .data import ImageFolder, eval_transforms, labeled_split, load_rgb, default_workers
 from .distributed import unwrap
-from .model import Data2Vec, timm_qkv
+from .model import Data2Vec, atomic_save, timm_qkv
 from .settings import FEATURE_SETTINGS
 from .transforms import UnNormalize
 
 # %% auto #0
-__all__ = ['PIXEL_FLOOR_SIZE', 'CLEAR_GAIN', 'extract_features', 'save_features', 'knn_accuracy', 'pixel_features', 'pixel_knn',
-           'linear_probe', 'KNNMonitor', 'pca_rgb', 'patch_features', 'show_pca', 'attention_weights', 'cls_attention',
-           'show_attention', 'nearest_neighbours', 'show_retrieval']
+__all__ = ['PIXEL_FLOOR_SIZE', 'CLEAR_GAIN', 'extract_features', 'save_features', 'load_features', 'knn_accuracy',
+           'pixel_features', 'pixel_knn', 'linear_probe', 'KNNMonitor', 'pca_rgb', 'patch_features', 'show_pca',
+           'attention_weights', 'cls_attention', 'show_attention', 'nearest_neighbours', 'show_retrieval']
 
 # %% ../nbs/06_evaluation.ipynb #d0f8db27
 @patch
@@ -65,12 +65,23 @@ def extract_features(model: Data2Vec,        # a pretrained model
             feats.append(model.embed(xb.to(device), pool=pool, teacher=teacher).float().cpu())
     return torch.cat(feats)
 
-def save_features(out, feats: Tensor, files: list):
-    "Save features to `out` (.npy) and the file names, one per line, to `out` with suffix .files.txt"
+def save_features(out,                 # the features file; `.npy` is added when it has another suffix
+                  feats: Tensor,       # features `[N, D]`
+                  files: list) -> tuple:  # the N image files, in the order of `feats`
+    "Write `feats` to `out` and the names of `files` beside it as a JSON list (`.files.json`), each atomically; the two paths"
     out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    np.save(out, feats.numpy())
-    out.with_suffix('.files.txt').write_text(''.join(f'{f}\n' for f in files))
+    if out.suffix != '.npy': out = out.with_name(out.name + '.npy')
+    names = out.with_suffix('.files.json')
+    atomic_save(feats.numpy(), out, write=lambda a, f: np.save(f, a))
+    atomic_save(json.dumps([str(f) for f in files]), names, write=lambda t, f: f.write(t.encode()))   # ASCII: any name round-trips
+    return out, names
+
+def load_features(path) -> tuple:   # a features file that `save_features` or `extract` wrote
+    "The features `[N, D]` in `path` and the N files they belong to"
+    path = Path(path)
+    feats, names = np.load(path, allow_pickle=False), json.loads(path.with_suffix('.files.json').read_text())
+    if len(names) != len(feats): raise ValueError(f"{path} holds {len(feats)} rows but {path.with_suffix('.files.json')} {len(names)} names: they are from different runs")
+    return torch.from_numpy(feats), [Path(n) for n in names]
 
 # %% ../nbs/06_evaluation.ipynb #ed7f1f79
 def knn_accuracy(train_x: Tensor,   # training features `[N, D]`

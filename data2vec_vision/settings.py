@@ -244,6 +244,10 @@ def check_together(s: dict):
         lo = s['image_size'] // s['patch_size'] * s['patch_size']
         raise ValueError(f"{o('image_size')} {s['image_size']} is not divisible by {o('patch_size')} {s['patch_size']}: "
                          f"use a multiple of it, e.g. {lo or s['patch_size']} or {lo + s['patch_size']}")
+    if s['image_size'] // s['patch_size'] < 2:
+        raise ValueError(f"{o('image_size')} {s['image_size']} in {o('patch_size')} {s['patch_size']} patches is a grid of one patch: data2vec "
+                         f"masks some patches and predicts them from the others, so it needs at least 2 x 2; use {o('patch_size')} "
+                         f"{s['image_size'] // 2} or smaller")
     if s['hidden_dim'] % s['num_heads']:
         raise ValueError(f"{o('hidden_dim')} {s['hidden_dim']} is not divisible by {o('num_heads')} {s['num_heads']}: "
                          f"leave {o('num_heads')} out to use {heads_for(s['hidden_dim'])}")
