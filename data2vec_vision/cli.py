@@ -14,8 +14,8 @@ from .settings import (FEATURE_SETTINGS, FINETUNE_SETTINGS, MAX_CONFIG_BYTES, PR
 
 # %% auto #0
 __all__ = ['RESUME_CAN_CHANGE', 'add_settings', 'get_parser', 'read_config', 'resumed_settings', 'check_resume',
-           'resolve_options', 'folder_colour', 'folder_background', 'init_architecture', 'write_config', 'RunFolder',
-           'run_loggers', 'setup', 'fit_and_report', 'pretrain', 'extract', 'evaluate', 'finetune', 'export', 'main']
+           'resolve_options', 'folder_looks', 'init_architecture', 'write_config', 'RunFolder', 'run_loggers', 'setup',
+           'fit_and_report', 'pretrain', 'extract', 'evaluate', 'finetune', 'export', 'main']
 
 # %% ../nbs/07_cli.ipynb #967c300c
 def _default_text(s: Setting, value) -> str:
@@ -131,9 +131,10 @@ def resolve_options(args: argparse.Namespace) -> argparse.Namespace:
         config = {**config, **architecture}
     path = given['input_path'] or config.get('input_path')
     if given['resume_checkpoint'] is None and path and Path(path).is_dir():   # --colour / --background auto: look at the folder
-        for name, look in (('colour', folder_colour), ('background', folder_background)):
-            if given[name] == 'auto': given[name] = look(path)                 # given: it stands over a --config's values
-            elif given[name] is None and config.get(name, 'auto') == 'auto': config[name] = look(path)
+        seen = folder_looks(path)
+        for name in ('colour', 'background'):
+            if given[name] == 'auto': given[name] = seen[name]                 # given: it stands over a --config's values
+            elif given[name] is None and config.get(name, 'auto') == 'auto': config[name] = seen[name]
     s = resolve_settings(given, config)
     if given['resume_checkpoint'] is not None and done >= s['epochs']:
         raise ValueError(f"{given['resume_checkpoint']} has done all {done} epochs of its run: to train further, give --epochs above "
@@ -142,15 +143,11 @@ def resolve_options(args: argparse.Namespace) -> argparse.Namespace:
         s['batch_size'] = min(s['batch_size'], 16)             # the sample set has 40 training images
     return argparse.Namespace(**s, command='train', source_model=source)
 
-def folder_colour(path) -> str:
-    "`gray` when the images of `path` look grayscale (`looks_grayscale`), else `colour`"
-    from data2vec_vision.data import find_images, looks_grayscale
-    return 'gray' if looks_grayscale(find_images(path)) else 'colour'
-
-def folder_background(path) -> str:
-    "`flat` when the images of `path` look like objects on a flat background (`looks_flat`), else `varied`"
-    from data2vec_vision.data import find_images, looks_flat
-    return 'flat' if looks_flat(find_images(path)) else 'varied'
+def folder_looks(path) -> dict:
+    "What `--colour auto` and `--background auto` become for the images of `path`, listed once: `gray` or `colour` (`looks_grayscale`), `flat` or `varied` (`looks_flat`)"
+    from data2vec_vision.data import find_images, looks_flat, looks_grayscale
+    files = find_images(path)
+    return dict(colour='gray' if looks_grayscale(files) else 'colour', background='flat' if looks_flat(files) else 'varied')
 
 def init_architecture(init: str, given: dict) -> tuple:
     "The model `--init` names, and the settings its weights fix; an option given that contradicts them is refused"
