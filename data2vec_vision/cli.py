@@ -125,9 +125,9 @@ def resolve_options(args: argparse.Namespace) -> argparse.Namespace:
         stored, done = resumed_settings(given['resume_checkpoint'])
         check_resume(given, stored, given['resume_checkpoint'])
         config = {**config, **stored}
-    source = None
-    if given['init'] is not None and given['resume_checkpoint'] is None:
-        source, architecture = init_architecture(given['init'], given)
+    source, init = None, given['init'] if given['init'] is not None else config.get('init')   # a --config's init starts the run too
+    if init is not None and given['resume_checkpoint'] is None:
+        source, architecture = init_architecture(coerce(SETTINGS['init'], init), given)
         config = {**config, **architecture}
     path = given['input_path'] or config.get('input_path')
     if given['resume_checkpoint'] is None and path and Path(path).is_dir():   # --colour / --background auto: look at the folder
@@ -234,7 +234,7 @@ def _build(s: argparse.Namespace, folder):
     from data2vec_vision.distributed import process_device
     from data2vec_vision.evaluation import KNNMonitor
     from data2vec_vision.learner import Data2VecCheckpoint, data2vec_learner, resume
-    from data2vec_vision.model import init_from, model_from_settings
+    from data2vec_vision.model import model_from_settings
     from data2vec_vision.tracking import PlainProgress
     set_seed(s.seed)                                           # the same split and initial weights in every process
     device = process_device(s.device)
@@ -245,14 +245,14 @@ def _build(s: argparse.Namespace, folder):
         raise ValueError(f"--grad-accum {s.grad_accum} is more than the {s.epochs * len(dls.train)} batches of the whole run: no optimizer "
                          f"step would happen. Use --grad-accum {max(1, len(dls.train))} or less")
     model = model_from_settings(vars(s))
-    if s.source_model is not None: init_from(model, s.source_model)
     rank, n_procs = rank_distrib(), max(num_distrib(), 1)
     if n_procs > 1: set_seed(s.seed + rank)                    # but other masks and augmentations
     out = Path(s.checkpoint_out_dir)
     cbs = [Data2VecCheckpoint(out, s.save_every, {k: str(v) if isinstance(v, Path) else v for k, v in vars(s).items() if k in SETTINGS})]
     cbs += run_loggers(s)
-    if s.knn_eval_path: cbs.append(KNNMonitor(s.knn_eval_path, s.knn_every, num_workers=s.num_workers))
+    if s.knn_eval_path: cbs.append(KNNMonitor(s.knn_eval_path, s.knn_every, num_workers=s.num_workers, best_path=out/'best.pt'))
     learner_args = {k: getattr(s, k) for k in inspect.signature(data2vec_learner).parameters if k in SETTINGS}
+    learner_args['init'] = s.source_model                      # loaded already; None on resume, where the checkpoint holds the weights
     learn = data2vec_learner(dls, model, **learner_args, cbs=cbs)
     if not sys.stdout.isatty():
         learn.remove_cb(ProgressCallback)
@@ -275,7 +275,7 @@ def fit_and_report(learn, start: int, cbs=()):
     s = learn.run_settings
     try:
         with distributed(learn, learn.dls.device):
-            learn.fit_one_cycle(s.epochs, s.max_lr, start_epoch=start, pct_start=s.warmup_pct, cbs=list(cbs))
+            learn.fit_one_cycle(s.epochs, learn.lr, start_epoch=start, pct_start=s.warmup_pct, cbs=list(cbs))   # --max-lr, or layer-wise rates up to it
     finally:
         if learn.run_folder: learn.run_folder.close()
     report = rank_distrib() == 0                               # rank 0 speaks for every process

@@ -23,7 +23,7 @@ from fastai.torch_core import rank_distrib
 import fastai.callback.schedule   # Learner.fit_one_cycle
 from .data import ImageFolder, eval_transforms, labeled_split, load_rgb, default_workers
 from .distributed import unwrap
-from .model import Data2Vec, atomic_save, timm_qkv
+from .model import Data2Vec, atomic_save, load_checkpoint, timm_qkv
 from .settings import FEATURE_SETTINGS
 from .transforms import UnNormalize
 
@@ -145,7 +145,7 @@ def linear_probe(train_x: Tensor, train_y: Tensor,   # training features `[N, D]
 CLEAR_GAIN = 0.05   # kNN top-1 above the pixel floor that counts as features clearly better than pixels
 
 class KNNMonitor(Callback):
-    "kNN top-1 on a labeled folder (`train/`, `val/`) every `every` epochs, shown as the `knn` column"
+    "kNN top-1 on a labeled folder (`train/`, `val/`) every `every` epochs, shown as the `knn` column; in a run from trained weights, against the init's too"
     order = Recorder.order - 10   # before the Recorder reads the metrics after validation
     def __init__(self,
                  path,                    # labeled folder with `train/<class>/` and `val/<class>/`
@@ -154,15 +154,28 @@ class KNNMonitor(Callback):
                  T: float = FEATURE_SETTINGS['temperature'].default,  # vote temperature
                  teacher: bool = False,   # use the EMA teacher's features instead of the student's
                  drop: float = 0.05,      # warn when top-1 falls this far below its best
+                 init_drop: float = 0.02, # in a run from trained weights, warn when top-1 falls this far below the init's
                  batch_size: int = 256,   # images per batch when extracting features
-                 num_workers: int | None = None):  # data loading processes; `default_workers()` when None
-        store_attr('every,k,T,teacher,drop,batch_size,num_workers')
+                 num_workers: int | None = None,  # data loading processes; `default_workers()` when None
+                 best_path=None):         # where the model of the best check is kept (e.g. `best.pt`); None: not kept
+        store_attr('every,k,T,teacher,drop,init_drop,batch_size,num_workers')
+        self.best_path = None if best_path is None else Path(best_path)
         self.train_files, self.train_y, self.val_files, self.val_y, _ = labeled_split(path)
         self.metric, self.fitting = ValueMetric(lambda: self.learn.knn_top1, 'knn'), False
+        self.init_metric = ValueMetric(lambda: self.learn.knn_top1 - self.init_top1, 'knn_vs_init')
+        self.init_top1, self.best = None, float('-inf')   # until a fit measures them
 
     def before_fit(self):
-        self.hist, self.learn.knn_top1, self.fitting = [], float('nan'), True
-        if self.metric not in self.learn.metrics: self.learn.metrics.append(self.metric)
+        self.hist, self.learn.knn_top1, self.fitting, self.init_top1, self.warned = [], float('nan'), True, None, False
+        self.from_weights = bool(getattr(self.learn, 'settings', {}).get('init'))
+        self.best = self.stored_best()
+        for m in (self.metric, self.init_metric) if self.from_weights else (self.metric,):
+            if m not in self.learn.metrics: self.learn.metrics.append(m)
+
+    def before_train(self):
+        if not (self.from_weights and self.epoch == 0 and self.init_top1 is None and rank_distrib() == 0): return
+        self.init_top1 = self.knn()                                # the init, before its first step
+        print(f"kNN top-1 of the init, before training: {self.init_top1:.3f} (knn_vs_init: each check's difference from it)")
 
     def after_validate(self):
         if not self.fitting: return                               # a `learn.validate()` outside `fit`
@@ -175,6 +188,12 @@ class KNNMonitor(Callback):
                                   show_progress=False, teacher=self.teacher) for files in (self.train_files, self.val_files)]
         return knn_accuracy(feats[0], self.train_y, feats[1], self.val_y, self.k, self.T)
 
+    def stored_best(self) -> float:
+        "The kNN top-1 of the model kept at `best_path` (by an earlier part of a resumed run), or -inf"
+        if self.best_path is None or not self.best_path.is_file(): return float('-inf')
+        try: return float(load_checkpoint(self.best_path).get('knn', float('-inf')))
+        except (ValueError, TypeError): return float('-inf')
+
     def record(self, top1: float):
         best = max([t for _, t in self.hist], default=top1)
         self.hist.append((self.epoch, top1))
@@ -182,23 +201,40 @@ class KNNMonitor(Callback):
             warnings.warn(f"kNN top-1 fell from {best:.3f} to {top1:.3f} at epoch {self.epoch}: the features are getting "
                           f"worse (chance is {1 / (int(self.train_y.max()) + 1):.3f}). Stop here, or restart with a "
                           "slower teacher (higher tau) or a lower learning rate.")
+        if self.init_top1 is not None and top1 < self.init_top1 - self.init_drop and not self.warned:
+            self.warned = True
+            warnings.warn(f"kNN top-1 {top1:.3f} at epoch {self.epoch} is {self.init_top1 - top1:.3f} below the init's {self.init_top1:.3f}: "
+                          "this run is making the trained encoder worse. Start again from the init with a lower --max-lr, a longer "
+                          "--head-warmup-pct or a lower --layer-decay" + (f"; the best model so far is kept in {self.best_path}" if self.best_path else ''))
+        if self.best_path is not None and top1 > self.best:
+            self.best = top1
+            unwrap(self.learn.model).save(self.best_path, knn=top1, epoch=self.epoch)
 
     def verdict(self) -> str:
-        "The last kNN top-1 against the raw-pixel floor of the same folder, and what to do when the features are not clearly better"
+        "The last kNN top-1 against the init's (in a run from weights) and the raw-pixel floor of the same folder, what to do when the features are not clearly better, and where the best model is"
         size = min(unwrap(self.learn.model).config['img_size'], PIXEL_FLOOR_SIZE)
         floor = pixel_knn(self.train_files, self.train_y, self.val_files, self.val_y, size, self.k, self.T, self.num_workers)
         top1 = self.hist[-1][1]
+        init = '' if self.init_top1 is None else f"{self.init_top1:.3f} for the init and "
+        said = f"kNN top-1 {top1:.3f} against {init}{floor:.3f} for raw pixels of the same images (centred, {size} px)"
+        kept = ''
+        if self.best_path is not None and self.best_path.is_file() and self.best > float('-inf'):
+            epoch = max(self.hist, key=lambda h: h[1])[0] if max(t for _, t in self.hist) >= self.best else 'before the resume'
+            kept = f" The model of the best check (epoch {epoch}, kNN {self.best:.3f}) is kept in {self.best_path}."
+        if self.init_top1 is not None and top1 < self.init_top1 - self.init_drop:
+            return (f"{said}: {self.init_top1 - top1:.3f} below the init, which stays the better encoder. Start again from it with a lower "
+                    f"--max-lr, a longer --head-warmup-pct or a lower --layer-decay.{kept}")
         gap = top1 - floor
-        said = f"kNN top-1 {top1:.3f} against {floor:.3f} for raw pixels of the same images (centred, {size} px)"
-        if gap >= CLEAR_GAIN: return f"{said}: the features beat the pixels by {gap:.3f}."
+        if gap >= CLEAR_GAIN: return f"{said}: the features beat the pixels by {gap:.3f}.{kept}"
         where = f"only {gap:.3f} above" if gap > 0 else f"{-gap:.3f} below"
+        start = '' if self.init_top1 is not None else (", or start from published weights and keep pretraining them on this folder: "
+                                                       "--init facebook/data2vec-vision-base")
         return (f"{said}: the features are {where} the pixels. A short run learns little; train for more epochs (kNN rises "
-                f"with the images seen), or start from published weights and keep pretraining them on this folder: "
-                f"--init facebook/data2vec-vision-base.")
+                f"with the images seen){start}.{kept}")
 
     def after_fit(self):
         self.fitting = False
-        self.learn.metrics = [m for m in self.learn.metrics if m is not self.metric]
+        self.learn.metrics = [m for m in self.learn.metrics if m not in (self.metric, self.init_metric)]
 
 # %% ../nbs/06_evaluation.ipynb #b919a990
 def pca_rgb(feats: Tensor) -> Tensor:   # features `[..., D]`: one vector per patch

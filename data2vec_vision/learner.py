@@ -23,7 +23,7 @@ from fastai.torch_core import num_distrib, rank_distrib, to_float
 from .callback import CollapseWarning, Data2VecCallback, Data2VecLoss, masked_batch
 from .distributed import unwrap
 from .masking import block_mask, inverse_block_mask, random_mask
-from .model import Data2Vec, check_weights, load_checkpoint, settings_of, stored_config
+from .model import Data2Vec, check_weights, init_from, load_checkpoint, settings_of, stored_config
 from .settings import COMPILE_MIN_STEPS, resolve_settings
 from . import __version__
 
@@ -31,9 +31,9 @@ from . import __version__
 __all__ = ['NO_DECAY_NAMES', 'MIN_BF16_SPEEDUP', 'MAX_PRECISION_CACHE_BYTES', 'MASKS', 'no_decay_params', 'NoWeightDecay',
            'BF16Autocast', 'has_native_bf16', 'resolve_teacher_precision', 'resolve_precision', 'measure_precision',
            'faster_precision', 'precision_cache_file', 'device_name', 'precision_key', 'read_precision_cache',
-           'write_precision_cache', 'MeasuredPrecision', 'compile_model', 'has_compiler', 'CompileLongRuns',
-           'learner_settings', 'data2vec_learner', 'StopOnNonFiniteLoss', 'rng_states', 'set_rng_states', 'all_ranks',
-           'Data2VecCheckpoint', 'save_training_state', 'resume']
+           'write_precision_cache', 'MeasuredPrecision', 'layer_groups', 'HeadWarmup', 'compile_model', 'has_compiler',
+           'CompileLongRuns', 'learner_settings', 'data2vec_learner', 'StopOnNonFiniteLoss', 'rng_states',
+           'set_rng_states', 'all_ranks', 'Data2VecCheckpoint', 'save_training_state', 'resume']
 
 # %% ../nbs/05_learner.ipynb #1aaedbf3
 NO_DECAY_NAMES = ('cls_token', 'pos_embed', 'mask_token')
@@ -191,6 +191,30 @@ class MeasuredPrecision(Callback):
                                      f"{seconds['bf16'] * 1e3:.0f} ms in bf16; {how})")
         if rank_distrib() == 0: print(self.learn.precision_note)
 
+# %% ../nbs/05_learner.ipynb #fbabdca7
+def layer_groups(model: Data2Vec) -> list:
+    "The trainable parameters from the input up: the student's embedding (patches, CLS token, positions), each of its blocks (the last with the final norm), then all that is not the student (head or decoder, pixel head, mask token)"
+    depth = len(model.student.blocks)
+    groups = [[] for _ in range(depth + 2)]
+    for name, p in model.named_parameters():
+        if not p.requires_grad: continue
+        part = name.split('.')
+        if part[0] != 'student': i = depth + 1
+        elif part[1] == 'blocks': i = int(part[2]) + 1
+        elif part[1] in ('norm', 'fc_norm'): i = depth
+        else: i = 0
+        groups[i].append(p)
+    return groups
+
+class HeadWarmup(Callback):
+    "For the first `pct` of training the student's encoder stays as it is: its gradients are dropped before each step, so only the head (or decoder) learns"
+    order = Data2VecCallback.order + 1
+    def __init__(self, pct: float): self.pct = pct   # share of training, at its start
+    def before_fit(self): self.encoder = list(unwrap(self.learn.model).student.parameters())
+    def after_backward(self):
+        if self.learn.pct_train < self.pct:
+            for p in self.encoder: p.grad = None       # the optimizer steps only parameters with a gradient
+
 # %% ../nbs/05_learner.ipynb #ba749f81
 MASKS = dict(block=block_mask, inverse_block=inverse_block_mask, random=random_mask)
 
@@ -239,18 +263,24 @@ def data2vec_learner(dls,                        # `DataLoaders` of images `(xb,
                      precision: str | None = None,     # the student's: 'auto', 'fp32', 'bf16' or 'fp16'
                      teacher_precision: str | None = None,  # the teacher's: 'auto' (bf16 where native), 'fp32' or 'bf16'
                      compile: str | None = None,       # 'on': compile the student, teacher and decoder (`compile_model`); 'auto': long runs
+                     init=None,                  # trained weights to start the encoder from: a `Data2Vec`, or what `Data2Vec.from_pretrained` takes
+                     head_warmup_pct: float | None = None,  # share of training in which only the head (or decoder) learns
+                     layer_decay: float | None = None, # each encoder layer's learning rate over the next one's
                      cbs=None,                   # more callbacks
                      **kwargs) -> Learner:       # passed to `Learner`, e.g. `path`
-    "A fastai `Learner` that pretrains `model` by data2vec on `dls`; `learn.settings` holds every setting in force"
+    "A fastai `Learner` that pretrains `model` by data2vec on `dls` (from `init`'s encoder when given); `learn.settings` holds every setting in force; train it with `learn.fit_one_cycle(epochs)`"
     s = learner_settings(model, mask=mask, mask_ratio=mask_ratio, n_masks=n_masks, beta=beta, cls_weight=cls_weight,
                          tau_initial=tau_initial, tau_end=tau_end, tau_increase_pct=tau_increase_pct, max_lr=max_lr,
                          weight_decay=weight_decay, grad_accum=grad_accum, clip=clip, precision=precision,
-                         teacher_precision=teacher_precision, compile=compile)
+                         teacher_precision=teacher_precision, compile=compile, head_warmup_pct=head_warmup_pct, layer_decay=layer_decay,
+                         init=None if init is None else init if isinstance(init, str) else str(init) if isinstance(init, Path) else 'Data2Vec')
+    if init is not None: init_from(model, init if isinstance(init, Data2Vec) else Data2Vec.from_pretrained(init))
     if s['compile'] == 'on': compile_model(model)
     mask_fn = partial(MASKS[s['mask']] if isinstance(s['mask'], str) else s['mask'], mask_ratio=s['mask_ratio'])
     teacher_bf16 = resolve_teacher_precision(s['teacher_precision'], dls.device or 'cpu') == 'bf16'
     d2v = Data2VecCallback(mask_fn, s['tau_initial'], s['tau_end'], s['tau_increase_pct'], s['n_masks'], teacher_bf16)
     cbs = [d2v, CollapseWarning(), NoWeightDecay(), StopOnNonFiniteLoss()] + list(cbs or [])
+    if s['head_warmup_pct']: cbs.append(HeadWarmup(s['head_warmup_pct']))
     if s['grad_accum'] > 1: cbs.append(GradientAccumulation(s['grad_accum'] * dls.train.bs))
     if s['clip']: cbs.append(GradientClip(s['clip']))
     measured = s['precision'] == 'auto' and has_native_bf16(dls.device or 'cpu')
@@ -262,8 +292,10 @@ def data2vec_learner(dls,                        # `DataLoaders` of images `(xb,
     trainable = lambda m: [p for p in m.parameters() if p.requires_grad]
     metrics = [ValueMetric(lambda: learn.tau, 'tau'), ValueMetric(lambda: _epoch_mean(d2v, 'target_spread'), 'target_spread'),
                ValueMetric(lambda: _epoch_mean(d2v, 'pred_spread'), 'pred_spread')]
+    layered = s['layer_decay'] < 1
+    lr = slice(s['max_lr'] * s['layer_decay'] ** (len(layer_groups(model)) - 1), s['max_lr']) if layered else s['max_lr']   # geometric over the groups
     learn = Learner(dls, model, loss_func=Data2VecLoss(s['beta'], s['cls_weight'], model.config['recon_weight']), opt_func=partial(Adam, sqr_mom=0.999, eps=1e-8),
-                    splitter=trainable, lr=s['max_lr'], wd=s['weight_decay'], metrics=metrics, cbs=cbs, **kwargs)
+                    splitter=layer_groups if layered else trainable, lr=lr, wd=s['weight_decay'], metrics=metrics, cbs=cbs, **kwargs)
     learn.settings, learn.precision, learn.compiled = s, precision, s['compile'] == 'on'
     return learn
 

@@ -12,11 +12,12 @@ from pathlib import Path
 from typing import Any, Callable
 
 # %% auto #0
-__all__ = ['GRAY_PIXEL_LOSS', 'FLAT_CROP_MIN', 'COMPILE_MIN_STEPS', 'NUM_WORKERS', 'MODEL_SETTINGS', 'TRAINING_SETTINGS',
-           'RUN_SETTINGS', 'SETTINGS', 'RECIPES', 'PRESETS', 'MAX_CONFIG_BYTES', 'FEATURE_SETTINGS',
-           'FINETUNE_SETTINGS', 'in_range', 'Setting', 'heads_for', 'top_k_for', 'decoder_groups_for',
-           'recon_weight_for', 'crop_min_for', 'coerce', 'check_together', 'preset_values', 'resolve_settings',
-           'resolve_command', 'settings_table']
+__all__ = ['GRAY_PIXEL_LOSS', 'FLAT_CROP_MIN', 'INIT_HEAD_WARMUP', 'INIT_LAYER_DECAY', 'COMPILE_MIN_STEPS', 'NUM_WORKERS',
+           'MODEL_SETTINGS', 'TRAINING_SETTINGS', 'RUN_SETTINGS', 'SETTINGS', 'RECIPES', 'PRESETS', 'MAX_CONFIG_BYTES',
+           'FEATURE_SETTINGS', 'FINETUNE_SETTINGS', 'in_range', 'Setting', 'heads_for', 'top_k_for',
+           'decoder_groups_for', 'recon_weight_for', 'crop_min_for', 'head_warmup_for', 'layer_decay_for',
+           'tau_initial_for', 'coerce', 'check_together', 'preset_values', 'resolve_settings', 'resolve_command',
+           'settings_table']
 
 # %% ../nbs/12_settings.ipynb #84cba38c
 def in_range(lo: float | None = None,  # lowest allowed value; no bound when None
@@ -75,6 +76,21 @@ FLAT_CROP_MIN = 0.35   # the smallest training crop, as a share of the image's a
 def crop_min_for(preset_crop_min: float, background: str) -> float:
     "The smallest training crop: the preset's (data2vec's 0.08), at least `FLAT_CROP_MIN` on objects on a flat background"
     return max(preset_crop_min, FLAT_CROP_MIN) if background == 'flat' else preset_crop_min
+
+INIT_HEAD_WARMUP = 0.1    # share of a run from trained weights in which only the head (or decoder) learns
+INIT_LAYER_DECAY = 0.75   # each encoder layer's learning rate over the next one's, in a run from trained weights
+
+def head_warmup_for(init: str | None) -> float:
+    "Share of the run in which the encoder is held: `INIT_HEAD_WARMUP` when it starts from trained weights (`init`), else none"
+    return INIT_HEAD_WARMUP if init else 0.0
+
+def layer_decay_for(init: str | None) -> float:
+    "Each encoder layer's learning rate over the next one's: `INIT_LAYER_DECAY` when the run starts from trained weights, else 1 (one rate)"
+    return INIT_LAYER_DECAY if init else 1.0
+
+def tau_initial_for(preset_tau_initial: float, tau_end: float, init: str | None) -> float:
+    "The teacher's decay at the start: the preset's, or `tau_end` from the start when the run starts from trained weights"
+    return tau_end if init else preset_tau_initial
 
 # %% ../nbs/12_settings.ipynb #e11c3107
 _positive, _at_least_1, _non_negative = in_range(0, lo_open=True), in_range(1), in_range(0)
@@ -137,7 +153,9 @@ TRAINING_SETTINGS = [
     Setting('n_masks', int, "Masked copies of each image per batch (data2vec 2.0's multi-mask).", check=_at_least_1),
     Setting('beta', float, "Smooth L1 loss beta; 0 for L2.", check=_non_negative),
     Setting('cls_weight', float, "Weight of the CLS token's loss against the image's mean target.", check=_non_negative),
-    Setting('tau_initial', float, "Teacher EMA decay at the start.", check=_decay),
+    Setting('tau_initial', float, "Teacher EMA decay at the start.", check=_decay,
+            derive=lambda s: tau_initial_for(s['tau_initial'], s['tau_end'], s['init']),
+            rule="the preset's; --tau-end with --init", depends=('tau_end', 'init')),
     Setting('tau_end', float, "Teacher EMA decay at the end of the ramp and after.", check=_decay),
     Setting('tau_increase_pct', float, "Share of training over which tau rises from --tau-initial to --tau-end.", check=_decay),
     Setting('max_lr', float, "Peak learning rate of the one-cycle schedule.", check=_positive, flags=('--max-lr', '--lr')),
@@ -145,6 +163,12 @@ TRAINING_SETTINGS = [
             "whole image).", default=0.08, check=in_range(0, 1, lo_open=True), derive=lambda s: crop_min_for(s['crop_min'], s['background']),
             rule=f"the preset's, at least {FLAT_CROP_MIN} on objects on a flat background (--background)", depends=('background',)),
     Setting('warmup_pct', float, "Share of training over which the learning rate warms up.", default=0.25, check=_fraction),
+    Setting('head_warmup_pct', float, "Share of training, at its start, in which the encoder is held as it is and only the "
+            "regression head (v1) or decoder (v2) learns.", check=_fraction, derive=lambda s: head_warmup_for(s['init']),
+            rule=f"{INIT_HEAD_WARMUP} with --init, else 0", depends=('init',)),
+    Setting('layer_decay', float, "Each encoder layer's learning rate over the next one's: the head and decoder learn at "
+            "--max-lr, the top block at --max-lr x this, the patch embedding least; 1 for one rate.", check=in_range(0, 1, lo_open=True),
+            derive=lambda s: layer_decay_for(s['init']), rule=f"{INIT_LAYER_DECAY} with --init, else 1", depends=('init',)),
     Setting('weight_decay', float, "AdamW weight decay, not on norms, biases and tokens.", default=0.05, check=_non_negative),
     Setting('grad_accum', int, "Batches per optimizer step.", default=1, check=_at_least_1),
     Setting('clip', float, "Gradient norm clipping; 0 for none.", default=3.0, check=_non_negative, flags=('--clip-grad',)),
