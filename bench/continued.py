@@ -10,9 +10,9 @@ to `WORK/source_hf`. `targets` continues from that folder with `--init` on folde
 imagenette at 48 px; scikit-learn's digits, upscaled) under this library's schedule for a run that starts from weights
 and under the from-scratch schedule it used before, beside a run from scratch of the same epochs and the source as it
 is; kNN after every epoch on the target, and on the source's own validation images at the end (what it forgot).
-Prints one markdown row per run as soon as it is done.
+Prints one markdown row per run as soon as it is done, and keeps every check of every run in `--curves` (JSON).
 """
-import argparse, csv, random, shlex, subprocess, sys, time
+import argparse, csv, json, random, shlex, subprocess, sys, time
 from pathlib import Path
 import numpy as np
 from PIL import Image
@@ -83,9 +83,10 @@ def targets(a):
              'digits (scikit-learn) 64 px': (digits_folder(a.work), 64)}
     print(f"| target | run | epochs | minutes | kNN after 1 | after 2 | after {a.epochs} | lowest check - source | on the source's val |")
     print("|---|---|---|---|---|---|---|---|---|", flush=True)
+    curves = json.loads(a.curves.read_text()) if a.curves.exists() else {}
     for name, (folder, size) in cells.items():
         if a.only and not any(o in name for o in a.only): continue
-        source_knn = None
+        source_knn, curves[name] = None, {}
         for key, (run_name, options) in SCHEDULES.items():
             out = a.work/f"{folder.name}_{key}"
             args = ['train', folder/'train', '--image-size', size, '--epochs', a.epochs, '--save-every', a.epochs, '--knn-eval-path', folder,
@@ -98,8 +99,12 @@ def targets(a):
                 source_knn = float(said[0].split(': ')[1].split()[0])
             lowest = f"{min(knn) - source_knn:+.3f}" if options is not None else ''
             forgot = knn_on(out/f'student_{a.epochs - 1}.pt', source_folder) if options is not None else float('nan')
+            curves[name][run_name] = dict(knn=knn, minutes=minutes, on_source=forgot)
             print(f"| {name} | {run_name} | {a.epochs} | {minutes:.1f} | {knn[0]:.3f} | {knn[1]:.3f} | {knn[-1]:.3f} | {lowest} | {forgot:.3f} |", flush=True)
-        print(f"| {name} | the source as it is | 0 | 0 | {source_knn:.3f} | | | | {knn_on(init, source_folder):.3f} |", flush=True)
+        on_source = knn_on(init, source_folder)
+        curves[name]['the source as it is'] = dict(knn=[source_knn], minutes=0, on_source=on_source)
+        print(f"| {name} | the source as it is | 0 | 0 | {source_knn:.3f} | | | | {on_source:.3f} |", flush=True)
+        a.curves.write_text(json.dumps(curves, indent=1))
 
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -110,6 +115,7 @@ def main():
     p.add_argument('--knn-every', type=int, default=5)
     p.add_argument('--count', type=int, default=4000, help="training images of each imagenette target (a seeded subset)")
     p.add_argument('--only', nargs='*', help="targets whose name holds one of these words")
+    p.add_argument('--curves', type=Path, default=Path('continued.json'), help="JSON file for every check of every run (default: continued.json)")
     p.add_argument('--train-options', default='', help="more train options, one string (default: none)")
     a = p.parse_args()
     a.work.mkdir(parents=True, exist_ok=True)

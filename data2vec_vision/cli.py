@@ -15,7 +15,7 @@ from .settings import (FEATURE_SETTINGS, FINETUNE_SETTINGS, MAX_CONFIG_BYTES, PR
 # %% auto #0
 __all__ = ['RESUME_CAN_CHANGE', 'add_settings', 'get_parser', 'read_config', 'resumed_settings', 'check_resume',
            'resolve_options', 'folder_looks', 'init_architecture', 'write_config', 'RunFolder', 'run_loggers', 'setup',
-           'fit_and_report', 'pretrain', 'extract', 'evaluate', 'finetune', 'export', 'main']
+           'fit_and_report', 'pretrain', 'extract', 'evaluate', 'finetune', 'export', 'show_warning', 'main']
 
 # %% ../nbs/07_cli.ipynb #967c300c
 def _default_text(s: Setting, value) -> str:
@@ -82,14 +82,27 @@ def get_parser(argv: list | None = None) -> argparse.ArgumentParser:
     return parser
 
 # %% ../nbs/07_cli.ipynb #cbbe6149
+def _unique_keys(loader, node, deep=False):
+    "A YAML mapping whose keys are all different: a setting written twice is a mistake, not a choice of the last"
+    keys = [loader.construct_object(k, deep=deep) for k, _ in node.value]
+    twice = sorted({str(k) for k in keys if keys.count(k) > 1})
+    if twice: raise ValueError(f"sets {', '.join(twice)} more than once: keep one line for each")
+    return loader.construct_mapping(node, deep)
+
+def _safe_loader():
+    import yaml
+    class UniqueKeyLoader(yaml.SafeLoader): pass
+    UniqueKeyLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _unique_keys)
+    return UniqueKeyLoader
+
 def read_config(path) -> dict:
     "The settings in a `config.yaml`, read safely: a mapping of setting names to values"
     import yaml
     path = Path(path)
     if not path.is_file(): raise FileNotFoundError(f"--config {path} does not exist: pass a config.yaml that a run wrote")
     if path.stat().st_size > MAX_CONFIG_BYTES: raise ValueError(f"--config {path} is larger than 1 MiB: it is not a config.yaml")
-    try: data = yaml.safe_load(path.read_text())
-    except (yaml.YAMLError, UnicodeDecodeError) as e: raise ValueError(f"--config {path} is not readable YAML: {e}") from e
+    try: data = yaml.load(path.read_text(), Loader=_safe_loader())
+    except (yaml.YAMLError, UnicodeDecodeError, RecursionError, ValueError) as e: raise ValueError(f"--config {path} is not readable YAML: {str(e)[:300]}") from e
     if not isinstance(data, dict):
         raise ValueError(f"--config {path} must hold settings as `name: value` lines, got {type(data).__name__}")
     return data
@@ -173,21 +186,15 @@ def write_config(settings: dict, path) -> Path:
 
 # %% ../nbs/07_cli.ipynb #6169aa0e
 class RunFolder:
-    "A run's output folder: refused when it holds another run or cannot be written, locked while this run writes to it"
+    "A run's output folder: refused when it holds another run or cannot be written, locked (`.lock`, removed at the end) while this run writes to it"
     RUN_FILES = ('checkpoint.pt', 'config.yaml', 'log.csv', 'tensorboard', 'wandb')
     def __init__(self, path, resume_from=None):
-        import fcntl
         self.path = Path(path)
         if self.path.exists() and not self.path.is_dir(): raise ValueError(f"--checkpoint-out-dir {path} is a file: choose a folder")
-        try:
-            self.path.mkdir(parents=True, exist_ok=True)
-            self.lock = open(self.path/'.lock', 'a+')
+        try: self.path.mkdir(parents=True, exist_ok=True)
         except OSError as e:
             raise ValueError(f"--checkpoint-out-dir {path} cannot be written to ({e.strerror or e}): choose another folder") from e
-        try: fcntl.flock(self.lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            self.lock.seek(0); owner = self.lock.read().strip() or 'unknown'; self.lock.close()
-            raise ValueError(f"Another run (process {owner}) is writing to {path}: wait for it to end, or choose another --checkpoint-out-dir")
+        while not self._take_lock(): pass                      # the lock file was removed by a run ending meanwhile: take a new one
         continuing = resume_from is not None and Path(resume_from).resolve().parent == self.path.resolve()
         held = self.run_files()
         if held and not continuing:
@@ -196,12 +203,33 @@ class RunFolder:
                              f"{self.path/'checkpoint.pt'}, or choose another --checkpoint-out-dir. Nothing was changed")
         self.lock.seek(0); self.lock.truncate(); self.lock.write(f'{os.getpid()}\n'); self.lock.flush()
 
+    def _take_lock(self) -> bool:
+        "Lock `.lock` in the folder; False when the file locked is no longer the folder's (removed as its run ended)"
+        import fcntl
+        try: self.lock = open(self.path/'.lock', 'a+')
+        except OSError as e:
+            raise ValueError(f"--checkpoint-out-dir {self.path} cannot be written to ({e.strerror or e}): choose another folder") from e
+        try: fcntl.flock(self.lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            self.lock.seek(0); owner = self.lock.read().strip() or 'unknown'; self.lock.close()
+            raise ValueError(f"Another run (process {owner}) is writing to {self.path}: wait for it to end, or choose another --checkpoint-out-dir")
+        if self._holds_lock_file(): return True
+        self.lock.close()
+        return False
+
+    def _holds_lock_file(self) -> bool:
+        try: return os.stat(self.path/'.lock').st_ino == os.fstat(self.lock.fileno()).st_ino
+        except FileNotFoundError: return False
+
     def run_files(self) -> list:
         return sorted(p.name for p in self.path.iterdir() if p.name in self.RUN_FILES or re.fullmatch(r'student_\d+\.pt', p.name))
 
     def close(self):
+        "Remove the lock file and release it"
         import fcntl
-        if not self.lock.closed: fcntl.flock(self.lock, fcntl.LOCK_UN); self.lock.close()
+        if self.lock.closed: return
+        if self._holds_lock_file(): (self.path/'.lock').unlink()   # removed while still locked: no run can take this one
+        fcntl.flock(self.lock, fcntl.LOCK_UN); self.lock.close()
 
 def run_loggers(s: argparse.Namespace) -> list:
     "The callbacks that record the run as `--log` asks: csv (`log.csv`), tensorboard (`tensorboard/`), wandb"
@@ -377,6 +405,10 @@ def export(args: argparse.Namespace) -> Path:
               f"pretrained_cfg_overlay=dict(file='{args.out}'), **timm_kwargs) (timm_kwargs in the file's metadata)")
     return args.out
 
+def show_warning(message, category, filename, lineno, file=None, line=None):
+    "A warning as the command line prints it: `warning: ...`, without Python's source file, line number and line of code"
+    print(f"warning: {message}", file=file or sys.stderr, flush=True)
+
 def main(argv=None):
     "Entry point of `python -m data2vec_vision` and `data2vec-vision`"
     argv = sys.argv[1:] if argv is None else list(argv)
@@ -386,8 +418,10 @@ def main(argv=None):
         warnings.filterwarnings('ignore', message='`torch.jit.script` is deprecated', category=FutureWarning)
         import fastai.learner
     commands = dict(extract=extract, evaluate=evaluate, finetune=finetune, export=export)
-    try:
-        if args.command in commands: return commands[args.command](args)
-        learn, start = setup(args)
-    except (ValueError, OSError, ImportError) as e: parser.exit(2, f"error: {e}\n")
-    return fit_and_report(learn, start)
+    with warnings.catch_warnings():   # put back when the command ends: a Python caller keeps its own format
+        warnings.showwarning = show_warning
+        try:
+            if args.command in commands: return commands[args.command](args)
+            learn, start = setup(args)
+        except (ValueError, OSError, ImportError) as e: parser.exit(2, f"error: {e}\n")
+        return fit_and_report(learn, start)

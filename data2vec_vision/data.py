@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import torch
 import torchvision.transforms.v2 as T
-from PIL import Image
+from PIL import Image, ImageOps
 from fastai.data.core import DataLoaders
 from fastai.data.load import DataLoader
 from .settings import SETTINGS
@@ -19,10 +19,10 @@ from .transforms import IMAGENET_MEAN, IMAGENET_STD
 
 # %% auto #0
 __all__ = ['IMAGE_EXTENSIONS', 'IMAGE_FORMATS', 'MAX_IMAGE_PIXELS', 'CROP_SCALE', 'MAX_VALID', 'find_images', 'open_image',
-           'load_rgb', 'readable_images', 'NoDecodableImages', 'ImageFolder', 'pretrain_transforms', 'CenterSquare',
-           'eval_transforms', 'sample_images', 'sample_pixels', 'looks_grayscale', 'looks_flat', 'labeled_images',
-           'labeled_split', 'sample_labeled_images', 'default_workers', 'decodable', 'ignore_signals',
-           'pretrain_dataloaders']
+           'to_8bit', 'load_rgb', 'readable_images', 'NoDecodableImages', 'ImageFolder', 'EachImage',
+           'pretrain_transforms', 'CenterSquare', 'eval_transforms', 'sample_images', 'sample_pixels',
+           'looks_grayscale', 'looks_flat', 'labeled_images', 'labeled_split', 'sample_labeled_images',
+           'default_workers', 'decodable', 'ignore_signals', 'pretrain_dataloaders']
 
 # %% ../nbs/04_data.ipynb #1b09fdb6
 IMAGE_EXTENSIONS = ('.jpg', '.jpeg', '.png', '.bmp', '.webp', '.tif', '.tiff', '.gif')
@@ -52,14 +52,23 @@ def open_image(path) -> Image.Image:
         raise ValueError(f"{im.size[0]} x {im.size[1]} pixels is more than the {MAX_IMAGE_PIXELS:,} allowed")
     return im
 
+def to_8bit(im: Image.Image) -> Image.Image:
+    "A one-channel image of more than 8 bits (modes `I;16*`, `I`, `F`) as 8-bit gray, scaled by the range its values use (see above)"
+    a = np.nan_to_num(np.asarray(im, dtype=np.float64), nan=0., posinf=0., neginf=0.)
+    lo, hi = (float(a.min()), float(a.max())) if a.size else (0., 0.)
+    if im.mode.startswith('I;16'): lo, hi = 0., 65535.
+    elif im.mode == 'F' and lo >= 0 and hi <= 1: lo, hi = 0., 1.
+    elif lo >= 0 and hi <= 255: lo, hi = 0., 255.
+    elif im.mode == 'I' and lo >= 0 and hi <= 65535: lo, hi = 0., 65535.
+    scaled = (a - lo) / (hi - lo) if hi > lo else np.zeros_like(a)
+    return Image.fromarray((np.clip(scaled, 0, 1) * 255).round().astype(np.uint8))
+
 def load_rgb(path) -> Image.Image:
-    "Open an image file as 8-bit RGB: grayscale, 16-bit, palette, CMYK and transparent images converted"
+    "Open an image file as upright 8-bit RGB: grayscale, deeper than 8 bits, palette, CMYK and transparent images converted"
     with open_image(path) as im:
         im.load()
-        if im.mode in ('I;16', 'I;16B', 'I;16L', 'I'):
-            a = np.asarray(im, dtype=np.float64)
-            scale = 65535. if im.mode.startswith('I;16') or a.max() > 255 else 255.
-            im = Image.fromarray((np.clip(a / scale, 0, 1) * 255).round().astype(np.uint8))
+        im = ImageOps.exif_transpose(im)
+        if im.mode.startswith('I') or im.mode == 'F': im = to_8bit(im)
         if im.mode == 'P': im = im.convert('RGBA' if 'transparency' in im.info else 'RGB')
         if im.mode in ('RGBA', 'LA', 'PA'):
             im = im.convert('RGBA')
@@ -104,6 +113,15 @@ class ImageFolder(torch.utils.data.Dataset):
             return (image,) if self.labels is None else (image, self.labels[k])
         raise NoDecodableImages(f"None of the {len(self.files)} images (e.g. {self.files[0]}) could be decoded: "
                                 f"the files are broken or not images")
+
+# %% ../nbs/04_data.ipynb #87471d1f
+class EachImage(ImageFolder):
+    "`ImageFolder` for per-file outputs: item `i` is file `i` as `(image, decoded)`; a file that fails to decode is a black image with `decoded` False, never its neighbour"
+    def __getitem__(self, i: int):
+        try: return self.transform(load_rgb(self.files[i])), True
+        except Exception as e:                                 # whatever a malformed file makes PIL raise
+            warnings.warn(f"Skipping {self.files[i]}: it could not be decoded ({type(e).__name__}: {e})")
+            return self.transform(Image.new('RGB', (1, 1))), False
 
 # %% ../nbs/04_data.ipynb #9489abb6
 CROP_SCALE = (SETTINGS['crop_min'].default, 1.0)   # data2vec's range of the random crop's share of the image area

@@ -21,14 +21,14 @@ from fastai.metrics import accuracy
 from fastai.optimizer import Adam
 from fastai.torch_core import rank_distrib
 import fastai.callback.schedule   # Learner.fit_one_cycle
-from .data import ImageFolder, eval_transforms, labeled_split, load_rgb, default_workers
+from .data import EachImage, ImageFolder, eval_transforms, labeled_split, load_rgb, default_workers
 from .distributed import unwrap
 from .model import Data2Vec, atomic_save, load_checkpoint, timm_qkv
 from .settings import FEATURE_SETTINGS
 from .transforms import UnNormalize
 
 # %% auto #0
-__all__ = ['PIXEL_FLOOR_SIZE', 'CLEAR_GAIN', 'extract_features', 'save_features', 'load_features', 'knn_accuracy',
+__all__ = ['PIXEL_FLOOR_SIZE', 'CLEAR_GAIN', 'extract_features', 'present', 'save_features', 'load_features', 'knn_accuracy',
            'pixel_features', 'pixel_knn', 'linear_probe', 'KNNMonitor', 'pca_rgb', 'patch_features', 'show_pca',
            'attention_weights', 'cls_attention', 'show_attention', 'nearest_neighbours', 'show_retrieval']
 
@@ -53,17 +53,33 @@ def extract_features(model: Data2Vec,        # a pretrained model
                      device=None,            # where to run; the model's device when None
                      show_progress: bool = True,  # show a progress bar
                      teacher: bool = False) -> Tensor:  # use the EMA teacher's encoder
-    "Features `[N, D]` of `files`, in order"
+    "Features `[N, D]` of `files`, in order; the row of a file that cannot be decoded is NaN (missing), and a model whose features are not finite is refused"
     device = torch.device(device or next(model.parameters()).device)
     model = model.to(device).eval()
-    ds = ImageFolder(files, eval_transforms(model.config['img_size']))
+    ds = EachImage(files, eval_transforms(model.config['img_size']))
     workers = default_workers(device) if num_workers is None else num_workers
     dl = torch.utils.data.DataLoader(ds, batch_size=batch_size, num_workers=workers)
-    feats = []
-    for (xb,) in (progress_bar(dl, leave=False) if show_progress else dl):
+    feats, decoded = [], []
+    for xb, ok in (progress_bar(dl, leave=False) if show_progress else dl):
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == 'cuda'):
             feats.append(model.embed(xb.to(device), pool=pool, teacher=teacher).float().cpu())
-    return torch.cat(feats)
+        decoded.append(ok)
+    feats, decoded = torch.cat(feats), torch.cat(decoded)
+    broken = (~torch.isfinite(feats).all(1) & decoded).sum().item()
+    if broken:
+        raise ValueError(f"The model's features are not finite (NaN or inf) for {broken} of {int(decoded.sum())} images: its weights are "
+                         "damaged, e.g. by a run that diverged. Use an earlier checkpoint of the run")
+    if not decoded.all():
+        missing = [str(files[i]) for i in (~decoded).nonzero().flatten().tolist()]
+        warnings.warn(f"{len(missing)} of {len(files)} images could not be decoded ({', '.join(missing[:5])}"
+                      f"{' and more' if len(missing) > 5 else ''}): their rows are NaN, and evaluations leave them out")
+        feats[~decoded] = float('nan')
+    return feats
+
+def present(x: Tensor, y: Tensor) -> tuple:   # features `[N, D]` (NaN rows: missing) and their labels `[N]`
+    "The rows of `x` and `y` whose features are not missing"
+    keep = torch.isfinite(x).all(1)
+    return x[keep], y[keep]
 
 def save_features(out,                 # the features file; `.npy` is added when it has another suffix
                   feats: Tensor,       # features `[N, D]`
@@ -91,7 +107,8 @@ def knn_accuracy(train_x: Tensor,   # training features `[N, D]`
                  k: int = FEATURE_SETTINGS['knn_k'].default,  # neighbours that vote
                  T: float = FEATURE_SETTINGS['temperature'].default,  # temperature of the vote weights `exp(cos / T)`
                  chunk: int = 1024) -> float:  # validation images per similarity block
-    "Top-1 accuracy of the weighted cosine k-nearest-neighbour classifier (DINO's protocol)"
+    "Top-1 accuracy of the weighted cosine k-nearest-neighbour classifier (DINO's protocol); missing rows (NaN) left out"
+    (train_x, train_y), (test_x, test_y) = present(train_x, train_y), present(test_x, test_y)
     train_x, test_x = F.normalize(train_x.float(), dim=1), F.normalize(test_x.float(), dim=1)
     n_classes, k = int(max(train_y.max(), test_y.max())) + 1, min(k, len(train_x))
     correct = 0
@@ -130,7 +147,8 @@ def linear_probe(train_x: Tensor, train_y: Tensor,   # training features `[N, D]
                  lr: float = 1e-2,                   # peak learning rate
                  batch_size: int = 256,              # features per batch
                  wd: float = 0.) -> float:           # weight decay
-    "Top-1 accuracy of a linear classifier trained on frozen features"
+    "Top-1 accuracy of a linear classifier trained on frozen features; missing rows (NaN) left out"
+    (train_x, train_y), (valid_x, valid_y) = present(train_x, train_y), present(valid_x, valid_y)
     n_classes, d = int(max(train_y.max(), valid_y.max())) + 1, train_x.shape[1]
     dls = DataLoaders.from_dsets(torch.utils.data.TensorDataset(train_x.float(), train_y),
                                  torch.utils.data.TensorDataset(valid_x.float(), valid_y),

@@ -39,6 +39,9 @@ def classification_dataloaders(path,                      # labeled folder with 
                                device=None) -> DataLoaders:  # where batches go; fastai's default device when None
     "fastai `DataLoaders` of `(image, label)` from a labeled folder; `dls.vocab` holds the class names"
     train_files, train_y, val_files, val_y, classes = labeled_split(path)
+    if batch_size > len(train_files):                    # the training loader drops an incomplete batch: nothing would be trained
+        raise ValueError(f"batch_size {batch_size} is larger than the {len(train_files)} training images in {Path(path)/'train'}: "
+                         f"use --batch-size {len(train_files)} or less, or add images")
     workers = default_workers(device) if num_workers is None else num_workers
     dls = DataLoaders.from_dsets(ImageFolder(train_files, pretrain_transforms(image_size, crop_scale), train_y),
                                  ImageFolder(val_files, eval_transforms(image_size), val_y),

@@ -12,12 +12,12 @@ import torch
 from .settings import MAX_CONFIG_BYTES
 
 # %% auto #0
-__all__ = ['HF_NAMES', 'QKV', 'HF_PREFIXES', 'HF_IGNORED', 'HUB_ID', 'SAFE_PICKLE_TYPES', 'FAIRSEQ_IMAGE', 'FAIRSEQ_NAMES',
-           'FAIRSEQ_IGNORED', 'FAIRSEQ_BLOCK', 'VIT_NAMES', 'hf_settings', 'hf_to_student', 'read_weights',
-           'read_hf_folder', 'hub_folder', 'read_pickled', 'read_beit_state', 'read_beit_checkpoint', 'beit_settings',
-           'fairseq_blocks', 'is_fairseq', 'fairseq_objective', 'fairseq_settings', 'fairseq_to_student',
-           'read_fairseq_checkpoint', 'read_checkpoint_file', 'read_official', 'read_official_head', 'hf_config',
-           'hf_state']
+__all__ = ['HF_NAMES', 'QKV', 'HF_PREFIXES', 'HF_IGNORED', 'HUB_ID', 'LOCAL_SUFFIXES', 'SAFE_PICKLE_TYPES', 'FAIRSEQ_IMAGE',
+           'FAIRSEQ_NAMES', 'FAIRSEQ_IGNORED', 'FAIRSEQ_BLOCK', 'VIT_NAMES', 'hf_settings', 'hf_to_student',
+           'read_weights', 'read_hf_folder', 'is_hub_id', 'hub_folder', 'read_pickled', 'read_beit_state',
+           'read_beit_checkpoint', 'beit_settings', 'fairseq_blocks', 'is_fairseq', 'fairseq_objective',
+           'fairseq_settings', 'fairseq_to_student', 'read_fairseq_checkpoint', 'read_checkpoint_file', 'read_official',
+           'read_official_head', 'hf_config', 'hf_state']
 
 # %% ../nbs/15_official.ipynb #648d7366
 HF_NAMES = {   # transformers' name: this library's name (under `student.`)
@@ -132,6 +132,12 @@ def read_hf_folder(folder) -> tuple[dict, dict]:
 
 # %% ../nbs/15_official.ipynb #10c75e60
 HUB_ID = re.compile(r'[\w.-]+/[\w.-]+')
+LOCAL_SUFFIXES = ('.pt', '.pth', '.bin', '.safetensors', '.ckpt', '.json', '.yaml', '.yml', '.npy')   # files, never hub ids
+
+def is_hub_id(source) -> bool:
+    "Whether `source` names a hub model (`owner/name`), not a local path: no leading `.` or `~`, no file suffix"
+    s = str(source)
+    return bool(HUB_ID.fullmatch(s)) and not s.startswith(('.', '~')) and Path(s).suffix.lower() not in LOCAL_SUFFIXES
 
 def hub_folder(repo_id: str) -> Path:
     "The local folder of a Hugging Face hub model, fetched into the hub's cache the first time"
@@ -272,7 +278,7 @@ def read_official(source,                 # a transformers folder, a hub id, a B
     if teacher: raise ValueError(f"{source} holds no EMA teacher this library reads (a run from an official model starts its teacher as the student)")
     if path.is_dir(): return read_hf_folder(path)
     if path.is_file(): return read_checkpoint_file(path)
-    if HUB_ID.fullmatch(str(source)): return read_hf_folder(hub_folder(str(source)))
+    if is_hub_id(source): return read_hf_folder(hub_folder(str(source)))
     raise FileNotFoundError(f"{source} does not exist: pass a file written by train, a transformers folder, a BEiT-code "
                             f".pth, a fairseq data2vec 2.0 .pt or a hub id such as facebook/data2vec-vision-base")
 
@@ -292,6 +298,7 @@ def read_official_head(source) -> dict | None:   # a transformers folder, a hub 
         state = read_beit_state(ckpt, path)
         if 'head.weight' not in state: return None
         return _head(state['head.weight'], state.get('head.bias'), [str(i) for i in range(len(state['head.weight']))], source)
+    if not (path.is_dir() or is_hub_id(source)): raise FileNotFoundError(f"{source} does not exist: pass a transformers folder, a BEiT-code .pth or a hub id")
     folder = path if path.is_dir() else hub_folder(str(source))
     state, config = read_weights(folder), _read_json(folder/'config.json')
     if 'classifier.weight' not in state: return None

@@ -6,7 +6,7 @@ Docs: https://data2vec-vision.github.io/data2vec_vision/settings.html.md"""
 
 # %% ../nbs/12_settings.ipynb #7812abd4
 from __future__ import annotations
-import math, re
+import math, re, reprlib
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Callable
@@ -16,8 +16,8 @@ __all__ = ['GRAY_PIXEL_LOSS', 'FLAT_CROP_MIN', 'INIT_HEAD_WARMUP', 'INIT_LAYER_D
            'MODEL_SETTINGS', 'TRAINING_SETTINGS', 'RUN_SETTINGS', 'SETTINGS', 'RECIPES', 'PRESETS', 'MAX_CONFIG_BYTES',
            'FEATURE_SETTINGS', 'FINETUNE_SETTINGS', 'in_range', 'Setting', 'heads_for', 'top_k_for',
            'decoder_groups_for', 'recon_weight_for', 'crop_min_for', 'head_warmup_for', 'layer_decay_for',
-           'tau_initial_for', 'coerce', 'check_together', 'preset_values', 'resolve_settings', 'resolve_command',
-           'settings_table']
+           'tau_initial_for', 'shown', 'coerce', 'check_together', 'preset_values', 'resolve_settings',
+           'resolve_command', 'settings_table']
 
 # %% ../nbs/12_settings.ipynb #84cba38c
 def in_range(lo: float | None = None,  # lowest allowed value; no bound when None
@@ -241,6 +241,13 @@ SETTINGS['preset'] = replace(SETTINGS['preset'], choices=tuple(PRESETS))
 # %% ../nbs/12_settings.ipynb #20a31c66
 MAX_CONFIG_BYTES = 1 << 20   # a settings file (config.yaml, a model's config.json) larger than this is not one
 
+def shown(v, limit: int = 60) -> str:
+    "`repr(v)` cut to `limit` characters, for an error message: a value from a file can be of any size"
+    r = reprlib.Repr()
+    r.maxlevel, r.maxstring, r.maxother = 2, limit, limit
+    text = r.repr(v)
+    return text if len(text) <= limit else text[:limit - 3] + '...'
+
 def coerce(s: Setting, v):
     "`v` as the type `s` declares, or a `ValueError` naming the option"
     if v is None:
@@ -253,10 +260,10 @@ def coerce(s: Setting, v):
           isinstance(v, int) and not isinstance(v, bool) if t is int else
           isinstance(v, (int, float)) and not isinstance(v, bool) if t is float else
           isinstance(v, (str, Path)) if t is Path else isinstance(v, str))
-    if not ok: raise ValueError(f"{s.option} takes {'a whole number' if t is int else 'a number' if t is float else 'true or false' if t is bool else 'a text'}, got {v!r}")
+    if not ok: raise ValueError(f"{s.option} takes {'a whole number' if t is int else 'a number' if t is float else 'true or false' if t is bool else 'a text'}, got {shown(v)}")
     value = t(v)
     if t is float and not math.isfinite(value): raise ValueError(f"{s.option} must be a finite number, got {v}")
-    if s.choices and value not in s.choices: raise ValueError(f"{s.option} must be one of {', '.join(map(str, s.choices))}, got {v!r}")
+    if s.choices and value not in s.choices: raise ValueError(f"{s.option} must be one of {', '.join(map(str, s.choices))}, got {shown(v)}")
     problem = s.check(value) if s.check else None
     if problem: raise ValueError(f"{s.option} {v} {problem}")
     return value
@@ -297,7 +304,7 @@ def resolve_settings(given: dict | None = None,   # values the user set (None me
     given = {k: v for k, v in (given or {}).items() if v is not None}
     config = dict(config or {})
     for k in [*given, *config]:
-        if k not in SETTINGS: raise ValueError(f"Unknown setting {k!r}; the settings are: {', '.join(SETTINGS)}")
+        if k not in SETTINGS: raise ValueError(f"Unknown setting {shown(k)}; the settings are: {', '.join(SETTINGS)}")
     for n, s in SETTINGS.items():
         if s.derive and n in config and any(d in given for d in s.depends): del config[n]   # derive it again
     user = {**config, **given}
