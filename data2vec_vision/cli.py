@@ -6,7 +6,7 @@ Docs: https://data2vec-vision.github.io/data2vec_vision/cli.html.md"""
 
 # %% ../nbs/07_cli.ipynb #3cc63623
 from __future__ import annotations
-import argparse, json, os, re, sys, warnings
+import argparse, json, os, re, sys, time, warnings
 from pathlib import Path
 from . import __version__
 from .settings import (FEATURE_SETTINGS, FINETUNE_SETTINGS, MAX_CONFIG_BYTES, PRESETS, RECIPES, SETTINGS, Setting,
@@ -107,7 +107,7 @@ def read_config(path) -> dict:
         raise ValueError(f"--config {path} must hold settings as `name: value` lines, got {type(data).__name__}")
     return data
 
-RESUME_CAN_CHANGE = ('epochs', 'device', 'num_workers', 'precision', 'teacher_precision', 'compile', 'save_every', 'knn_eval_path',
+RESUME_CAN_CHANGE = ('epochs', 'max_lr', 'device', 'num_workers', 'precision', 'teacher_precision', 'compile', 'save_every', 'knn_eval_path',
                      'knn_every', 'log', 'input_path', 'init', 'checkpoint_out_dir', 'resume_checkpoint')
 
 def resumed_settings(path) -> tuple:
@@ -187,7 +187,7 @@ def write_config(settings: dict, path) -> Path:
 # %% ../nbs/07_cli.ipynb #6169aa0e
 class RunFolder:
     "A run's output folder: refused when it holds another run or cannot be written, locked (`.lock`, removed at the end) while this run writes to it"
-    RUN_FILES = ('checkpoint.pt', 'config.yaml', 'log.csv', 'tensorboard', 'wandb')
+    RUN_FILES = ('checkpoint.pt', 'best.pt', 'config.yaml', 'log.csv', 'tensorboard', 'wandb')
     def __init__(self, path, resume_from=None):
         self.path = Path(path)
         if self.path.exists() and not self.path.is_dir(): raise ValueError(f"--checkpoint-out-dir {path} is a file: choose a folder")
@@ -197,6 +197,9 @@ class RunFolder:
         while not self._take_lock(): pass                      # the lock file was removed by a run ending meanwhile: take a new one
         continuing = resume_from is not None and Path(resume_from).resolve().parent == self.path.resolve()
         held = self.run_files()
+        if held and not continuing and not self.saved(held):          # a run that ended before its first checkpoint: start over
+            self.move_aside(held)
+            held = []
         if held and not continuing:
             self.close()
             raise ValueError(f"{path} holds a run already ({', '.join(held[:4])}): continue it with --resume-checkpoint "
@@ -220,6 +223,19 @@ class RunFolder:
     def _holds_lock_file(self) -> bool:
         try: return os.stat(self.path/'.lock').st_ino == os.fstat(self.lock.fileno()).st_ino
         except FileNotFoundError: return False
+
+    @staticmethod
+    def saved(files: list) -> bool:
+        "Whether a run's `files` include what continues it or what it trained: only then is the folder a run"
+        return any(n == 'checkpoint.pt' or re.fullmatch(r'student_\d+\.pt', n) for n in files)
+
+    def move_aside(self, files: list):
+        "Move an unfinished run's `files` into a new `unfinished-<time>/` in the folder, never deleting them"
+        aside = self.path/time.strftime('unfinished-%Y%m%d-%H%M%S')
+        while aside.exists(): aside = aside.with_name(aside.name + '_')
+        aside.mkdir()
+        for name in files: (self.path/name).rename(aside/name)
+        print(f"{self.path} held a run that ended before its first checkpoint ({', '.join(files)}): moved to {aside}; starting over")
 
     def run_files(self) -> list:
         return sorted(p.name for p in self.path.iterdir() if p.name in self.RUN_FILES or re.fullmatch(r'student_\d+\.pt', p.name))

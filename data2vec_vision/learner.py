@@ -33,7 +33,7 @@ __all__ = ['NO_DECAY_NAMES', 'MIN_BF16_SPEEDUP', 'MAX_PRECISION_CACHE_BYTES', 'M
            'faster_precision', 'precision_cache_file', 'device_name', 'precision_key', 'read_precision_cache',
            'write_precision_cache', 'MeasuredPrecision', 'layer_groups', 'HeadWarmup', 'compile_model', 'has_compiler',
            'CompileLongRuns', 'learner_settings', 'data2vec_learner', 'StopOnNonFiniteLoss', 'rng_states',
-           'set_rng_states', 'all_ranks', 'Data2VecCheckpoint', 'save_training_state', 'resume']
+           'set_rng_states', 'all_ranks', 'Data2VecCheckpoint', 'finite_weights', 'save_training_state', 'resume']
 
 # %% ../nbs/05_learner.ipynb #1aaedbf3
 NO_DECAY_NAMES = ('cls_token', 'pos_embed', 'mask_token')
@@ -379,9 +379,17 @@ class Data2VecCheckpoint(Callback):
         if self.skipped: return
         done = self.epoch + 1
         if done % self.save_every == 0 or done == self.n_epoch:
+            if not finite_weights(unwrap(self.learn.model)): self._diverged()
             if rank_distrib() == 0: unwrap(self.learn.model).save(self.student_path(self.epoch))
             self.save_resumable(done)
         if self.learn.interrupted: self._stop(epochs_done=done)
+
+    def _diverged(self):
+        "Stop without saving weights that hold NaN or inf: the last checkpoint stays the one to resume from"
+        self.learn.nonfinite_at = (self.epoch, 'weights')
+        print(f"Stopping: the weights hold nan or inf after epoch {self.epoch} (the training diverged). They are not saved; the last "
+              f"checkpoint saved before it is kept. Resume from it with a lower --max-lr, or with --precision fp32.")
+        raise CancelFitException()
 
     def _stop(self, epochs_done: int):
         self.save_resumable(epochs_done)
@@ -396,6 +404,10 @@ class Data2VecCheckpoint(Callback):
     def save_resumable(self, epochs_done: int):
         "Write `checkpoint.pt`, from which training continues at epoch `epochs_done`"
         save_training_state(self.learn, self.out_dir/'checkpoint.pt', epochs_done, self.settings)
+
+def finite_weights(model: torch.nn.Module) -> bool:
+    "Whether every floating-point tensor of `model`'s state is free of NaN and inf"
+    return all(torch.isfinite(v).all() for v in model.state_dict().values() if v.is_floating_point())
 
 def save_training_state(learn: Learner, path, epochs_done: int, settings: dict | None = None):
     "Write a resumable checkpoint of `learn` after `epochs_done` epochs; under several processes, rank 0 writes every rank's random states"
