@@ -86,9 +86,11 @@ def targets(a):
     curves = json.loads(a.curves.read_text()) if a.curves.exists() else {}
     for name, (folder, size) in cells.items():
         if a.only and not any(o in name for o in a.only): continue
-        source_knn, curves[name] = None, {}
+        source_knn = None
+        curves.setdefault(name, {})
         for key, (run_name, options) in SCHEDULES.items():
-            out = a.work/f"{folder.name}_{key}"
+            if key not in a.schedules: continue
+            out, run_name = a.work/f"{folder.name}_{key}{a.tag}", run_name + (f", {a.train_options}" if a.train_options else '')
             args = ['train', folder/'train', '--image-size', size, '--epochs', a.epochs, '--save-every', a.epochs, '--knn-eval-path', folder,
                     '--knn-every', 1, '--checkpoint-out-dir', out, *shlex.split(a.train_options)]
             if options is not None: args += ['--init', init, *options]
@@ -101,10 +103,11 @@ def targets(a):
             forgot = knn_on(out/f'student_{a.epochs - 1}.pt', source_folder) if options is not None else float('nan')
             curves[name][run_name] = dict(knn=knn, minutes=minutes, on_source=forgot)
             print(f"| {name} | {run_name} | {a.epochs} | {minutes:.1f} | {knn[0]:.3f} | {knn[1]:.3f} | {knn[-1]:.3f} | {lowest} | {forgot:.3f} |", flush=True)
+        if source_knn is None or len(a.schedules) < len(SCHEDULES): continue   # a lever measured alone: no source row
         on_source = knn_on(init, source_folder)
         curves[name]['the source as it is'] = dict(knn=[source_knn], minutes=0, on_source=on_source)
         print(f"| {name} | the source as it is | 0 | 0 | {source_knn:.3f} | | | | {on_source:.3f} |", flush=True)
-        a.curves.write_text(json.dumps(curves, indent=1))
+    a.curves.write_text(json.dumps(curves, indent=1))
 
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -114,6 +117,8 @@ def main():
     p.add_argument('--epochs', type=int, default=5)
     p.add_argument('--knn-every', type=int, default=5)
     p.add_argument('--count', type=int, default=4000, help="training images of each imagenette target (a seeded subset)")
+    p.add_argument('--schedules', nargs='+', default=list(SCHEDULES), choices=list(SCHEDULES), help="the runs of each target (default: all)")
+    p.add_argument('--tag', default='', help="added to each run's folder name, for a lever run beside the defaults'")
     p.add_argument('--only', nargs='*', help="targets whose name holds one of these words")
     p.add_argument('--curves', type=Path, default=Path('continued.json'), help="JSON file for every check of every run (default: continued.json)")
     p.add_argument('--train-options', default='', help="more train options, one string (default: none)")
