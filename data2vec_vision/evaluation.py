@@ -16,7 +16,7 @@ from fastcore.basics import patch, store_attr
 from fastprogress.fastprogress import progress_bar
 from fastai.callback.core import Callback
 from fastai.data.core import DataLoaders
-from fastai.learner import Learner, Recorder, ValueMetric
+from fastai.learner import Learner, Recorder, SkipToEpoch, ValueMetric
 from fastai.metrics import accuracy
 from fastai.optimizer import Adam
 from fastai.torch_core import rank_distrib
@@ -189,11 +189,10 @@ class KNNMonitor(Callback):
         self.best = self.stored_best()
         for m in (self.metric, self.init_metric) if self.from_weights else (self.metric,):
             if m not in self.learn.metrics: self.learn.metrics.append(m)
-
-    def before_train(self):
-        if not (self.from_weights and self.epoch == 0 and self.init_top1 is None and rank_distrib() == 0): return
-        self.init_top1 = self.knn()                                # the init, before its first step
-        print(f"kNN top-1 of the init, before training: {self.init_top1:.3f} (knn_vs_init: each check's difference from it)")
+        resumed = any(isinstance(cb, SkipToEpoch) for cb in self.learn.cbs)   # a fit from a later epoch: the model is not the init
+        if self.from_weights and not resumed and rank_distrib() == 0:
+            self.init_top1 = self.knn()                            # the init, before its first step
+            print(f"kNN top-1 of the init, before training: {self.init_top1:.3f} (knn_vs_init: each check's difference from it)")
 
     def after_validate(self):
         if not self.fitting: return                               # a `learn.validate()` outside `fit`
