@@ -13,7 +13,7 @@ from .settings import (FEATURE_SETTINGS, FINETUNE_SETTINGS, MAX_CONFIG_BYTES, PR
                                       coerce, resolve_command, resolve_settings)
 
 # %% auto #0
-__all__ = ['RESUME_CAN_CHANGE', 'add_settings', 'get_parser', 'read_config', 'resumed_settings', 'check_resume',
+__all__ = ['RESUME_CAN_CHANGE', 'STUDENT_FILE', 'add_settings', 'get_parser', 'read_config', 'resumed_settings', 'check_resume',
            'resolve_options', 'folder_looks', 'init_architecture', 'write_config', 'RunFolder', 'run_loggers', 'setup',
            'fit_and_report', 'pretrain', 'extract', 'evaluate', 'finetune', 'export', 'show_warning', 'main']
 
@@ -185,6 +185,8 @@ def write_config(settings: dict, path) -> Path:
     return Path(path)
 
 # %% ../nbs/07_cli.ipynb #6169aa0e
+STUDENT_FILE = re.compile(r'student_\d+\.pt')   # what train writes every --save-every epochs
+
 class RunFolder:
     "A run's output folder: refused when it holds another run or cannot be written, locked (`.lock`, removed at the end) while this run writes to it"
     RUN_FILES = ('checkpoint.pt', 'best.pt', 'config.yaml', 'log.csv', 'tensorboard', 'wandb')
@@ -227,7 +229,7 @@ class RunFolder:
     @staticmethod
     def saved(files: list) -> bool:
         "Whether a run's `files` include what continues it or what it trained: only then is the folder a run"
-        return any(n == 'checkpoint.pt' or re.fullmatch(r'student_\d+\.pt', n) for n in files)
+        return any(n == 'checkpoint.pt' or STUDENT_FILE.fullmatch(n) for n in files)
 
     def move_aside(self, files: list):
         "Move an unfinished run's `files` into a new `unfinished-<time>/` in the folder, never deleting them"
@@ -238,7 +240,7 @@ class RunFolder:
         print(f"{self.path} held a run that ended before its first checkpoint ({', '.join(files)}): moved to {aside}; starting over")
 
     def run_files(self) -> list:
-        return sorted(p.name for p in self.path.iterdir() if p.name in self.RUN_FILES or re.fullmatch(r'student_\d+\.pt', p.name))
+        return sorted(p.name for p in self.path.iterdir() if p.name in self.RUN_FILES or STUDENT_FILE.fullmatch(p.name))
 
     def close(self):
         "Remove the lock file and release it"

@@ -102,14 +102,17 @@ class ImageFolder(torch.utils.data.Dataset):
 
     def __len__(self): return len(self.files)
 
+    def decode(self, i: int):
+        "File `i` through the transform, or None (with a warning naming it) when it cannot be decoded"
+        try: return self.transform(load_rgb(self.files[i]))
+        except Exception as e:                                 # whatever a malformed file makes PIL raise
+            warnings.warn(f"Skipping {self.files[i]}: it could not be decoded ({type(e).__name__}: {e})")
+
     def __getitem__(self, i: int):
         for j in range(len(self.files)):
             k = (i + j) % len(self.files)
-            path = self.files[k]
-            try: image = self.transform(load_rgb(path))
-            except Exception as e:                             # whatever a malformed file makes PIL raise
-                warnings.warn(f"Skipping {path}: it could not be decoded ({type(e).__name__}: {e})")
-                continue
+            image = self.decode(k)
+            if image is None: continue
             return (image,) if self.labels is None else (image, self.labels[k])
         raise NoDecodableImages(f"None of the {len(self.files)} images (e.g. {self.files[0]}) could be decoded: "
                                 f"the files are broken or not images")
@@ -118,10 +121,8 @@ class ImageFolder(torch.utils.data.Dataset):
 class EachImage(ImageFolder):
     "`ImageFolder` for per-file outputs: item `i` is file `i` as `(image, decoded)`; a file that fails to decode is a black image with `decoded` False, never its neighbour"
     def __getitem__(self, i: int):
-        try: return self.transform(load_rgb(self.files[i])), True
-        except Exception as e:                                 # whatever a malformed file makes PIL raise
-            warnings.warn(f"Skipping {self.files[i]}: it could not be decoded ({type(e).__name__}: {e})")
-            return self.transform(Image.new('RGB', (1, 1))), False
+        image = self.decode(i)
+        return (self.transform(Image.new('RGB', (1, 1))), False) if image is None else (image, True)
 
 # %% ../nbs/04_data.ipynb #9489abb6
 CROP_SCALE = (SETTINGS['crop_min'].default, 1.0)   # data2vec's range of the random crop's share of the image area

@@ -181,12 +181,12 @@ class KNNMonitor(Callback):
         self.train_files, self.train_y, self.val_files, self.val_y, _ = labeled_split(path)
         self.metric, self.fitting = ValueMetric(lambda: self.learn.knn_top1, 'knn'), False
         self.init_metric = ValueMetric(lambda: self.learn.knn_top1 - self.init_top1, 'knn_vs_init')
-        self.init_top1, self.best = None, float('-inf')   # until a fit measures them
+        self.init_top1, (self.best, self.best_epoch) = None, (float('-inf'), None)   # until a fit measures them
 
     def before_fit(self):
         self.hist, self.learn.knn_top1, self.fitting, self.init_top1, self.warned = [], float('nan'), True, None, False
         self.from_weights = bool(getattr(self.learn, 'settings', {}).get('init'))
-        self.best = self.stored_best()
+        self.best, self.best_epoch = self.stored_best()
         for m in (self.metric, self.init_metric) if self.from_weights else (self.metric,):
             if m not in self.learn.metrics: self.learn.metrics.append(m)
         resumed = any(isinstance(cb, SkipToEpoch) for cb in self.learn.cbs)   # a fit from a later epoch: the model is not the init
@@ -205,11 +205,13 @@ class KNNMonitor(Callback):
                                   show_progress=False, teacher=self.teacher) for files in (self.train_files, self.val_files)]
         return knn_accuracy(feats[0], self.train_y, feats[1], self.val_y, self.k, self.T)
 
-    def stored_best(self) -> float:
-        "The kNN top-1 of the model kept at `best_path` (by an earlier part of a resumed run), or -inf"
-        if self.best_path is None or not self.best_path.is_file(): return float('-inf')
-        try: return float(load_checkpoint(self.best_path).get('knn', float('-inf')))
-        except (ValueError, TypeError): return float('-inf')
+    def stored_best(self) -> tuple:
+        "The kNN top-1 and epoch of the model kept at `best_path` (by an earlier part of a resumed run), or (-inf, None)"
+        if self.best_path is None or not self.best_path.is_file(): return float('-inf'), None
+        try:
+            kept = load_checkpoint(self.best_path)
+            return float(kept['knn']), int(kept['epoch'])
+        except (ValueError, TypeError, KeyError): return float('-inf'), None
 
     def record(self, top1: float):
         best = max([t for _, t in self.hist], default=top1)
@@ -224,7 +226,7 @@ class KNNMonitor(Callback):
                           "this run is making the trained encoder worse. Start again from the init with a lower --max-lr, a longer "
                           "--head-warmup-pct or a lower --layer-decay" + (f"; the best model so far is kept in {self.best_path}" if self.best_path else ''))
         if self.best_path is not None and top1 > self.best:
-            self.best = top1
+            self.best, self.best_epoch = top1, self.epoch
             unwrap(self.learn.model).save(self.best_path, knn=top1, epoch=self.epoch)
 
     def verdict(self) -> str:
@@ -234,10 +236,7 @@ class KNNMonitor(Callback):
         top1 = self.hist[-1][1]
         init = '' if self.init_top1 is None else f"{self.init_top1:.3f} for the init and "
         said = f"kNN top-1 {top1:.3f} against {init}{floor:.3f} for raw pixels of the same images (centred, {size} px)"
-        kept = ''
-        if self.best_path is not None and self.best_path.is_file() and self.best > float('-inf'):
-            epoch = max(self.hist, key=lambda h: h[1])[0] if max(t for _, t in self.hist) >= self.best else 'before the resume'
-            kept = f" The model of the best check (epoch {epoch}, kNN {self.best:.3f}) is kept in {self.best_path}."
+        kept = '' if self.best_epoch is None else f" The model of the best check (epoch {self.best_epoch}, kNN {self.best:.3f}) is kept in {self.best_path}."
         if self.init_top1 is not None and top1 < self.init_top1 - self.init_drop:
             return (f"{said}: {self.init_top1 - top1:.3f} below the init, which stays the better encoder. Start again from it with a lower "
                     f"--max-lr, a longer --head-warmup-pct or a lower --layer-decay.{kept}")

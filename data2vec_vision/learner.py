@@ -273,7 +273,7 @@ def data2vec_learner(dls,                        # `DataLoaders` of images `(xb,
                          tau_initial=tau_initial, tau_end=tau_end, tau_increase_pct=tau_increase_pct, max_lr=max_lr,
                          weight_decay=weight_decay, grad_accum=grad_accum, clip=clip, precision=precision,
                          teacher_precision=teacher_precision, compile=compile, head_warmup_pct=head_warmup_pct, layer_decay=layer_decay,
-                         init=None if init is None else init if isinstance(init, str) else str(init) if isinstance(init, Path) else 'Data2Vec')
+                         init=None if init is None else 'Data2Vec' if isinstance(init, Data2Vec) else str(init))
     if init is not None: init_from(model, init if isinstance(init, Data2Vec) else Data2Vec.from_pretrained(init))
     if s['compile'] == 'on': compile_model(model)
     mask_fn = partial(MASKS[s['mask']] if isinstance(s['mask'], str) else s['mask'], mask_ratio=s['mask_ratio'])
