@@ -35,7 +35,8 @@ def make_split(files: list, labels, dest: Path, size: int, gray: bool) -> tuple:
         out.append(target.with_suffix('.png'))
     return out, labels
 
-def cell(path, work: Path, size: int, grid: int, gray: bool, count, epochs: int, num_workers, train_options=(), save: Path | None = None) -> dict:
+def cell(path, work: Path, size: int, grid: int, gray: bool, count, epochs: int, num_workers, train_options=(), save: Path | None = None,
+         device: str = 'cpu') -> dict:
     train_files, train_y, _ = labeled_images(f'{path}/train')
     val_files, val_y, _ = labeled_images(f'{path}/val')
     order = list(range(len(train_files))); random.Random(0).shuffle(order)
@@ -44,9 +45,9 @@ def cell(path, work: Path, size: int, grid: int, gray: bool, count, epochs: int,
     train, train_y = make_split([train_files[i] for i in keep], train_y[keep], work/name/'train', size, gray)
     val, val_y = make_split(val_files, val_y, work/name/'val', size, gray)
     floor_pixels = pixel_knn(train, train_y, val, val_y, size, num_workers=num_workers)
-    feats = lambda model: [extract_features(model, f, 256, num_workers=num_workers, show_progress=False) for f in (train, val)]
+    feats = lambda model: [extract_features(model, f, 256, num_workers=num_workers, device=device, show_progress=False) for f in (train, val)]
     options = ['--image-size', str(size), '--patch-size', str(size // grid), '--epochs', str(epochs), '--save-every', str(epochs),
-               '--device', 'cpu'] + (['--num-workers', str(num_workers)] if num_workers is not None else []) + list(train_options)
+               '--device', device] + (['--num-workers', str(num_workers)] if num_workers is not None else []) + list(train_options)
     with tempfile.TemporaryDirectory() as out, tempfile.TemporaryDirectory() as subset:
         for f in train: (Path(subset)/f.parent.name).mkdir(exist_ok=True); (Path(subset)/f.parent.name/f.name).symlink_to(f)
         args = get_parser(['train']).parse_args(['train', subset, *options, '--checkpoint-out-dir', out])
@@ -73,6 +74,7 @@ def main():
     p.add_argument('--epochs', type=int, default=5)
     p.add_argument('--work', type=Path, default=Path('/tmp/proxy_family'))
     p.add_argument('--num-workers', type=int)
+    p.add_argument('--device', default='cpu', help="where to train and extract features (default: cpu)")
     p.add_argument('--train-options', default='', help="more train options, one string, e.g. '--batch-size 32' (default: none)")
     p.add_argument('--save', type=Path, help="keep each cell's pretrained model (with its teacher) in this folder, for bench/readouts.py")
     a = p.parse_args()
@@ -84,7 +86,7 @@ def main():
             for colour in a.colours:
                 for count in a.counts:
                     r = cell(a.path, a.work, size, grid, colour == 'gray', count if count == 'all' else int(count), a.epochs, a.num_workers,
-                             shlex.split(a.train_options), a.save)
+                             shlex.split(a.train_options), a.save, a.device)
                     print(f"| {r['folder']} | {r['size']} | {r['grid']} x {r['grid']} | {r['colour']} | {r['images']} | {r['epochs']} | {r['steps']} | "
                           f"{r['minutes']:.1f} | {r['knn']:.3f} | {r['pixels']:.3f} | {r['random']:.3f} | {r['knn'] - r['pixels']:+.3f} |", flush=True)
 

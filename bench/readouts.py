@@ -13,21 +13,27 @@ from pathlib import Path
 import torch
 from data2vec_vision.data import ImageFolder, eval_transforms, labeled_split
 from data2vec_vision.evaluation import knn_accuracy, pixel_features
-from data2vec_vision.model import Data2Vec
+import torch.nn.functional as F
+from data2vec_vision.model import Data2Vec, make_targets
 
 @torch.no_grad()
 def pooled_features(model: Data2Vec, files: list, num_workers: int) -> dict:
-    "Per pooling, one vector per image `[N, D]` (or `[N, 2D]`)"
+    "Per pooling, one vector per image `[N, D]` (or `[N, 2D]`, `[N, 4D]`)"
     size = model.config['img_size']
     dl = torch.utils.data.DataLoader(ImageFolder(files, eval_transforms(size)), batch_size=256, num_workers=num_workers)
     out = {}
     for (xb,) in dl:
-        tokens, _ = model.student(xb)                                # [B, 1+L, D]
+        tokens, layers = model.student(xb, layer_output=model.config['target_layer'])   # [B, 1+L, D], depth x [B, 1+L, D]
         patches = tokens[:, 1:].float()                              # [B, L, D]
+        gh, gw = model.student.grid_of(xb)
+        quadrants = F.adaptive_avg_pool2d(patches.transpose(1, 2).reshape(len(xb), -1, gh, gw), 2).flatten(1)   # [B, 4D]
         teacher_tokens, _ = model.teacher(xb)
+        c = model.config
         pools = {'mean (the library)': patches.mean(1), 'std over patches': patches.std(1),
                  'mean and std': torch.cat([patches.mean(1), patches.std(1)], 1), 'cls': tokens[:, 0].float(),
-                 'teacher mean': teacher_tokens[:, 1:].float().mean(1)}
+                 'means of 2 x 2 quadrants': quadrants,
+                 'mean of top-k normalised blocks': make_targets(layers, c['k'], c['target_norm'], c['final_norm']).mean(1),
+                 'teacher mean': teacher_tokens[:, 1:].float().mean(1), 'teacher targets, mean': model.targets(xb).mean(1)}
         for k, v in pools.items(): out.setdefault(k, []).append(v)
     return {k: torch.cat(v) for k, v in out.items()}
 
@@ -55,7 +61,7 @@ def main():
     for name, model in (('pretrained', trained), ('random init', random_init)):
         feats = [pooled_features(model, f, a.num_workers) for f in (train, val)]
         for pool in feats[0]:
-            if name == 'random init' and pool == 'teacher mean': continue   # the random teacher is the random student
+            if name == 'random init' and pool.startswith('teacher'): continue   # the random teacher is the random student
             print(f"| {name} | {pool} | %.3f | %.3f | %.3f |" % three_readouts(feats[0][pool], train_y, feats[1][pool], val_y), flush=True)
 
 if __name__ == '__main__': main()

@@ -69,12 +69,13 @@ def main():
     p.add_argument('--device', default='cpu')
     p.add_argument('--steps', type=int, default=7)
     p.add_argument('--sizes', nargs='+', default=['cpu preset 64 px'])
+    p.add_argument('--modes', nargs='+', default=['eager', 'compiled'], choices=['eager', 'compiled'], help="eager, compiled or both (default: both)")
     a = p.parse_args()
-    device = torch.device(a.device)
+    device, modes = torch.device(a.device), [m for m in MODES if m[0] in a.modes]
     print(f"{device}, {torch.get_num_threads()} threads, torch {torch.__version__}; images/s (x eager fp32 of the same step), "
           f"median of {a.steps} steps\n", flush=True)
-    print("| size | batch | step | " + " | ".join(f"{c} {p}" for c, p in MODES) + " |")
-    print("|---|---|---|" + "---|" * len(MODES))
+    print("| size | batch | step | " + " | ".join(f"{c} {p}" for c, p in modes) + " |")
+    print("|---|---|---|" + "---|" * len(modes))
     for name in a.sizes:
         args, bs_cpu, bs_gpu = SIZES[name]
         bs = bs_gpu if device.type == 'cuda' else bs_cpu
@@ -82,10 +83,10 @@ def main():
         images = torch.randn(bs, 3, size, size, device=device)
         for kind in ('baseline', 'v1', 'v2'):
             rates = []
-            for compiled, precision in MODES:
+            for compiled, precision in modes:
                 torch._dynamo.reset()
                 rates.append(bs / seconds_per_step(make_step(kind, args, images, compiled == 'compiled', precision == 'bf16'), device, a.steps))
-            label = 'timm ViT' if kind == 'baseline' else f"data2vec {kind} ({resolve_settings(dict(preset=args['preset'], recipe=kind))['n_masks']} masks)"
+            label = 'timm ViT' if kind == 'baseline' else f"data2vec {kind} ({resolve_settings(dict(preset=args['preset'], recipe=kind))['n_masks']} mask(s))"
             print(f"| {name} | {bs} | {label} | " + " | ".join(f"{r:.1f} ({r / rates[0]:.2f}x)" for r in rates) + " |", flush=True)
 
 if __name__ == '__main__': main()
