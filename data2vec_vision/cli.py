@@ -15,7 +15,8 @@ from .settings import (FEATURE_SETTINGS, FINETUNE_SETTINGS, MAX_CONFIG_BYTES, PR
 # %% auto #0
 __all__ = ['RESUME_CAN_CHANGE', 'STUDENT_FILE', 'add_settings', 'get_parser', 'read_config', 'resumed_settings', 'check_resume',
            'resolve_options', 'folder_looks', 'init_architecture', 'write_config', 'RunFolder', 'run_loggers', 'setup',
-           'fit_and_report', 'pretrain', 'extract', 'evaluate', 'finetune', 'export', 'show_warning', 'main']
+           'fit_and_report', 'pretrain', 'fresh_output', 'extract', 'evaluate', 'finetune', 'export', 'show_warning',
+           'main']
 
 # %% ../nbs/07_cli.ipynb #967c300c
 def _default_text(s: Setting, value) -> str:
@@ -134,6 +135,8 @@ def resolve_options(args: argparse.Namespace) -> argparse.Namespace:
     "The run's complete, checked settings: the options given, over a resumed checkpoint's or `--config`'s, over the rules, preset and recipe"
     given = {n: getattr(args, n, None) for n in SETTINGS}
     config = read_config(args.config) if getattr(args, 'config', None) else {}
+    if given['resume_checkpoint'] is None and config.get('resume_checkpoint') is not None:   # a config that resumes: checked as the option
+        given['resume_checkpoint'] = coerce(SETTINGS['resume_checkpoint'], config.pop('resume_checkpoint'))
     if given['resume_checkpoint'] is not None:
         stored, done = resumed_settings(given['resume_checkpoint'])
         check_resume(given, stored, given['resume_checkpoint'])
@@ -263,22 +266,26 @@ def run_loggers(s: argparse.Namespace) -> list:
 def setup(args: argparse.Namespace):
     "The `Learner` and start epoch for the `train` options in `args`; the output folder is claimed first"
     from fastai.torch_core import rank_distrib
+    from data2vec_vision.evaluation import KNNMonitor
+    from data2vec_vision.tracking import check_backends
     s = resolve_options(args)
+    check_backends(s.log.split(','))                           # what can fail at the start fails before the run's folder is written
+    monitor = (KNNMonitor(s.knn_eval_path, s.knn_every, num_workers=s.num_workers, best_path=Path(s.checkpoint_out_dir)/'best.pt')
+               if s.knn_eval_path else None)                   # its labeled folder read
     folder = RunFolder(s.checkpoint_out_dir, s.resume_checkpoint) if rank_distrib() == 0 else None
-    try: learn, start = _build(s, folder)
+    try: learn, start = _build(s, folder, monitor)
     except BaseException:
         if folder: folder.close()
         raise
     return learn, start
 
-def _build(s: argparse.Namespace, folder):
+def _build(s: argparse.Namespace, folder, monitor):
     "The `Learner` and start epoch for the resolved settings `s`"
     import inspect
     from fastai.callback.progress import ProgressCallback
     from fastai.torch_core import num_distrib, rank_distrib, set_seed
     from data2vec_vision.data import pretrain_dataloaders, sample_images
     from data2vec_vision.distributed import process_device
-    from data2vec_vision.evaluation import KNNMonitor
     from data2vec_vision.learner import Data2VecCheckpoint, data2vec_learner, resume
     from data2vec_vision.model import model_from_settings
     from data2vec_vision.tracking import PlainProgress
@@ -296,7 +303,7 @@ def _build(s: argparse.Namespace, folder):
     out = Path(s.checkpoint_out_dir)
     cbs = [Data2VecCheckpoint(out, s.save_every, {k: str(v) if isinstance(v, Path) else v for k, v in vars(s).items() if k in SETTINGS})]
     cbs += run_loggers(s)
-    if s.knn_eval_path: cbs.append(KNNMonitor(s.knn_eval_path, s.knn_every, num_workers=s.num_workers, best_path=out/'best.pt'))
+    if monitor: cbs.append(monitor)
     learner_args = {k: getattr(s, k) for k in inspect.signature(data2vec_learner).parameters if k in SETTINGS}
     learner_args['init'] = s.source_model                      # loaded already; None on resume, where the checkpoint holds the weights
     learn = data2vec_learner(dls, model, **learner_args, cbs=cbs)
@@ -359,6 +366,14 @@ def _features(model, files, s: dict):
 
 def _given(args, table: dict) -> dict: return {n: getattr(args, n, None) for n in table if getattr(args, n, None) is not None}
 
+def fresh_output(path) -> Path:
+    "`path` for an output that `finetune` or `export` writes at the end: refused before any work when it exists or its folder does not"
+    path = Path(path)
+    if path.exists() or path.is_symlink(): raise ValueError(f"--out {path} exists already: choose a new name (nothing is overwritten)")
+    if not path.parent.is_dir(): raise ValueError(f"--out {path}: the folder {path.parent} does not exist: create it, or choose another path")
+    if not os.access(path.parent, os.W_OK): raise ValueError(f"--out {path}: the folder {path.parent} cannot be written to: choose another path")
+    return path
+
 def extract(args: argparse.Namespace) -> Path:
     "Write the features of every image in `args.folder` to `args.out`"
     from data2vec_vision.data import find_images, readable_images
@@ -394,6 +409,7 @@ def finetune(args: argparse.Namespace):
     from data2vec_vision.model import timm_model_name
     from data2vec_vision.tracking import PlainProgress
     s = resolve_command(FINETUNE_SETTINGS, _given(args, FINETUNE_SETTINGS))
+    out = fresh_output(s['out'])                               # before the training it would hold
     set_seed(s['seed'])
     model = _load(args.init, args.teacher)
     dls = classification_dataloaders(args.labeled_folder, s['image_size'] or model.config['img_size'], s['batch_size'],
@@ -402,7 +418,7 @@ def finetune(args: argparse.Namespace):
                                weight_decay=s['weight_decay'], precision=s['precision'])
     if not sys.stdout.isatty(): learn.remove_cb(ProgressCallback); learn.add_cb(PlainProgress())
     fine_tune_vit(learn, s['epochs'], s['lr'], s['layer_decay'], s['freeze_epochs'])
-    out = save_classifier(learn, model, s['out'])
+    save_classifier(learn, model, out)
     print(f"Saved the classifier ({len(dls.vocab)} classes, validation accuracy {float(learn.recorder.values[-1][-1]):.3f}) to {out}.\n"
           f"Load it in timm with: timm.create_model('{timm_model_name(model)}', pretrained=True, "
           f"pretrained_cfg_overlay=dict(file='{out}', num_classes={len(dls.vocab)}), **kwargs), kwargs being the JSON in the "
@@ -412,7 +428,7 @@ def finetune(args: argparse.Namespace):
 def export(args: argparse.Namespace) -> Path:
     "Write the encoder of `args.checkpoint` for transformers (`--format hf`) or timm (`--format timm`)"
     from data2vec_vision.model import save_hf, save_timm, timm_model_name
-    if args.out.exists(): raise ValueError(f"--out {args.out} exists already: choose a new name (nothing is overwritten)")
+    fresh_output(args.out)
     model = _load(args.checkpoint, args.teacher)
     if args.format == 'hf':
         save_hf(model, args.out, teacher=args.teacher)

@@ -6,7 +6,7 @@ Docs: https://data2vec-vision.github.io/data2vec_vision/data.html.md"""
 
 # %% ../nbs/04_data.ipynb #deb2c561
 from __future__ import annotations
-import random, signal, warnings
+import os, random, signal, warnings
 from pathlib import Path
 import numpy as np
 import torch
@@ -27,11 +27,21 @@ __all__ = ['IMAGE_EXTENSIONS', 'IMAGE_FORMATS', 'MAX_IMAGE_PIXELS', 'CROP_SCALE'
 # %% ../nbs/04_data.ipynb #1b09fdb6
 IMAGE_EXTENSIONS = ('.jpg', '.jpeg', '.png', '.bmp', '.webp', '.tif', '.tiff', '.gif')
 
+def _files_under(root: Path) -> list:
+    "The files under `root`, into symlinked folders too, each real folder visited once (a link back up is no loop)"
+    seen, files = set(), []
+    for folder, subfolders, names in os.walk(root, followlinks=True):
+        st = os.stat(folder)
+        if (st.st_dev, st.st_ino) in seen: subfolders.clear(); continue
+        seen.add((st.st_dev, st.st_ino))
+        files += [p for p in (Path(folder)/n for n in names) if p.is_file()]
+    return files
+
 def find_images(path) -> list:
     "All image files under `path` (recursively, extensions in any case), sorted"
     path = Path(path).expanduser()
     if not path.exists(): raise FileNotFoundError(f"{path} does not exist: pass the folder that holds your images")
-    files = [path] if path.is_file() else sorted(p for p in path.rglob('*') if p.is_file())
+    files = [path] if path.is_file() else sorted(_files_under(path))
     images = [p for p in files if p.suffix.lower() in IMAGE_EXTENSIONS]
     if not images:
         raise ValueError(f"No images found in {path} (searched recursively for {' '.join(IMAGE_EXTENSIONS)}, any case). "
@@ -238,7 +248,6 @@ def sample_labeled_images(dest,                 # folder to write `train/` and `
                           classes=range(10),    # which digits to include
                           size: int = 32) -> Path:  # side of each image
     "A labeled folder `dest/{train,val}/<digit>/*.png` made from scikit-learn's digits"
-    from PIL import Image
     from sklearn.datasets import load_digits
     digits, dest = load_digits(), Path(dest)
     for i, (image, label) in enumerate(zip(digits.images, digits.target)):
@@ -252,7 +261,6 @@ def sample_labeled_images(dest,                 # folder to write `train/` and `
 # %% ../nbs/04_data.ipynb #69890194
 def default_workers(device=None) -> int:   # where the batches are computed; fastai's default device when None
     "Data workers: with a GPU computing, the CPU count up to 8; with the CPU computing, one per four cores (0 below four); 0 on a single core"
-    import os
     from fastai.torch_core import default_device
     n = len(os.sched_getaffinity(0)) if hasattr(os, 'sched_getaffinity') else (os.cpu_count() or 1)
     on_cpu = torch.device(device if device is not None else default_device()).type == 'cpu'

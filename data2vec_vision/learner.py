@@ -6,7 +6,7 @@ Docs: https://data2vec-vision.github.io/data2vec_vision/learner.html.md"""
 
 # %% ../nbs/05_learner.ipynb #da6bec5d
 from __future__ import annotations
-import hashlib, importlib.util, json, os, platform, random, shutil, signal, threading, time
+import contextlib, hashlib, importlib.util, json, os, platform, random, shutil, signal, threading, time
 from functools import partial
 from pathlib import Path
 import numpy as np
@@ -158,7 +158,8 @@ def write_precision_cache(path: Path, cache: dict):
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp.write_text(json.dumps(cache, indent=1))
         os.replace(tmp, path)
-    except OSError: tmp.unlink(missing_ok=True)
+    except OSError:
+        with contextlib.suppress(OSError): tmp.unlink(missing_ok=True)   # its folder may be a file: nothing to remove
 
 def _from_rank0(obj):
     "`obj` as process 0 has it, in every process"
@@ -170,8 +171,8 @@ def _from_rank0(obj):
 class MeasuredPrecision(Callback):
     "`precision='auto'` where bf16 is native: time float32 and bf16 steps before training (or read them from the cache), train in the faster"
     order = BF16Autocast.order
-    def before_fit(self):
-        if self.learn.precision is None: self.choose()   # once per `Learner`, at its first fit
+    def before_train(self):
+        if self.learn.precision is None: self.choose()   # once per `Learner`, before its first training batch
 
     def choose(self):
         seconds, how = None, None
@@ -372,6 +373,8 @@ class Data2VecCheckpoint(Callback):
     def before_epoch(self): self.skipped = False
     def after_cancel_epoch(self): self.skipped = True   # epochs skipped on resume are not saved again
 
+    def before_train(self):
+        if self.learn.interrupted: self._stop(epochs_done=self.epoch)   # stopped while the fit started (measuring, say): exact
     def after_batch(self):
         if self.training and self.learn.interrupted: self._stop(epochs_done=self.epoch)   # this epoch runs again
 

@@ -6,7 +6,7 @@ Docs: https://data2vec-vision.github.io/data2vec_vision/tracking.html.md"""
 
 # %% ../nbs/13_tracking.ipynb #2f82caca
 from __future__ import annotations
-import math, time
+import math, os, time
 from pathlib import Path
 from fastai.callback.core import Callback
 from fastai.callback.progress import CSVLogger, ProgressCallback
@@ -14,7 +14,7 @@ from fastai.learner import Recorder
 from fastai.torch_core import rank_distrib
 
 # %% auto #0
-__all__ = ['RunLog', 'PlainProgress', 'ScalarLog', 'TensorBoardLog', 'WandbLog']
+__all__ = ['RunLog', 'PlainProgress', 'ScalarLog', 'check_backends', 'TensorBoardLog', 'WandbLog']
 
 # %% ../nbs/13_tracking.ipynb #6ea2ca3a
 class RunLog(CSVLogger):
@@ -35,11 +35,13 @@ class RunLog(CSVLogger):
 class PlainProgress(Callback):
     "The epoch table as plain lines, one per epoch, without animated bars"
     order = ProgressCallback.order - 1   # before the CSV log, which hands each line on to this one
-    def before_fit(self):
-        self.old_logger, self.learn.logger = self.logger, self._write
-        self._write(self.recorder.metric_names)
+    def before_fit(self): self.old_logger, self.learn.logger, self.header_due = self.logger, self._write, True
 
     def _write(self, log):
+        if self.header_due: self.header_due = False; self._print(self.recorder.metric_names)   # below what the fit's start said
+        self._print(log)
+
+    def _print(self, log):
         cells = [f'{v:.6f}' if isinstance(v, float) else str(v) for v in log]
         print('  '.join(f'{c:<12}' for c in cells).rstrip(), flush=True)
 
@@ -79,6 +81,16 @@ def _need(module: str, extra: str):
     try: return importlib.import_module(module)
     except ImportError as e:
         raise ImportError(f"--log {extra} needs the {extra} package: pip install \"data2vec_vision[{extra}]\"") from e
+
+def check_backends(kinds: list):   # the `--log` kinds, e.g. ['csv', 'wandb']
+    "Fail now, before a run writes anything, where a log backend could only fail later: its package missing, or wandb online without a login"
+    if 'tensorboard' in kinds: _need('torch.utils.tensorboard', 'tensorboard')
+    if 'wandb' not in kinds: return
+    wandb = _need('wandb', 'wandb')
+    if os.environ.get('WANDB_MODE') in ('offline', 'disabled') or os.environ.get('WANDB_API_KEY'): return
+    if not wandb.login(prompt=False, verify=False):
+        raise ValueError("--log wandb needs a Weights & Biases login: run `wandb login` first, or set WANDB_MODE=offline to keep "
+                         "the run's records on this machine (wandb sync uploads them later)")
 
 class TensorBoardLog(ScalarLog):
     "The run's scalars as TensorBoard event files in `log_dir`"
