@@ -634,6 +634,12 @@ def check_weights(state, expected: dict, path):
 
 def _with_encoder(cls, settings: dict, state: dict, source) -> Data2Vec:
     "A model of `settings` whose student and teacher hold the encoder weights `state`, checked against it before it is built"
+    blocks = len({k.split('.')[2] for k in state if isinstance(k, str) and k.startswith('student.blocks.')})
+    patch = state.get('student.patch_embed.proj.weight')
+    width = None if patch is None or patch.ndim != 4 else patch.shape[0]
+    if blocks != settings['depth'] or width not in (None, settings['embed_dim']):   # a size claim bounded by the weights, before building it
+        raise ValueError(f"{source}: its configuration claims {settings['depth']!r} blocks of width {settings['embed_dim']!r} but its weights hold "
+                         f"{blocks} blocks" + (f" of width {width}" if width else '') + ": the configuration and the weights do not belong together")
     with torch.device('meta'): expected = cls(**settings).state_dict()       # shapes only
     check_weights(state, {k: v.shape for k, v in expected.items() if k.startswith('student.') or k in state}, source)
     model = cls(**settings)

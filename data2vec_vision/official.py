@@ -107,8 +107,10 @@ def hf_to_student(state: dict, depth: int) -> dict:
 # %% ../nbs/15_official.ipynb #6bc453fe
 def _read_json(path) -> dict:
     path = Path(path)
-    if path.stat().st_size > MAX_CONFIG_BYTES: raise ValueError(f"{path} is larger than 1 MiB: it is not a model configuration")
-    try: data = json.loads(path.read_text())
+    if not path.is_file(): raise ValueError(f"{path} is not a regular file (a pipe or a device, say): it is not a model configuration")
+    with open(path, 'rb') as f: raw = f.read(MAX_CONFIG_BYTES + 1)               # bounded, whatever the file claims
+    if len(raw) > MAX_CONFIG_BYTES: raise ValueError(f"{path} is larger than 1 MiB: it is not a model configuration")
+    try: data = json.loads(raw.decode())
     except (ValueError, UnicodeDecodeError) as e: raise ValueError(f"{path} is not readable JSON ({e})") from e
     if not isinstance(data, dict): raise ValueError(f"{path} is not a mapping of settings")
     return data
