@@ -432,7 +432,8 @@ def export(args: argparse.Namespace) -> Path:
     model = _load(args.checkpoint, args.teacher)
     if args.format == 'hf':
         save_hf(model, args.out, teacher=args.teacher)
-        print(f"Wrote {args.out}: load it with transformers.Data2VecVisionModel.from_pretrained('{args.out}')")
+        pooler = ', add_pooling_layer=True' if model.config['mean_pooling'] else ''   # its fc_norm is transformers' pooler
+        print(f"Wrote {args.out}: load it with transformers.Data2VecVisionModel.from_pretrained('{args.out}'{pooler})")
     else:
         save_timm(model, args.out, teacher=args.teacher)
         print(f"Wrote {args.out}: load it with timm.create_model('{timm_model_name(model)}', pretrained=True, "
