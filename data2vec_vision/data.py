@@ -64,14 +64,21 @@ def open_image(path) -> Image.Image:
 
 def to_8bit(im: Image.Image) -> Image.Image:
     "A one-channel image of more than 8 bits (modes `I;16*`, `I`, `F`) as 8-bit gray, scaled by the range its values use (see above)"
-    a = np.nan_to_num(np.asarray(im, dtype=np.float64), nan=0., posinf=0., neginf=0.)
-    lo, hi = (float(a.min()), float(a.max())) if a.size else (0., 0.)
+    a = np.asarray(im)                                                   # its own type: 2 or 4 bytes a pixel, never float64 whole
+    if a.dtype.kind == 'f':
+        finite = np.isfinite(a)                                          # not a number and infinities count as 0
+        lo, hi = float(np.min(a, where=finite, initial=np.inf)), float(np.max(a, where=finite, initial=-np.inf))
+        if not finite.all(): lo, hi = min(lo, 0.), max(hi, 0.)
+    else: lo, hi = (float(a.min()), float(a.max())) if a.size else (0., 0.)
     if im.mode.startswith('I;16'): lo, hi = 0., 65535.
     elif im.mode == 'F' and lo >= 0 and hi <= 1: lo, hi = 0., 1.
     elif lo >= 0 and hi <= 255: lo, hi = 0., 255.
     elif im.mode == 'I' and lo >= 0 and hi <= 65535: lo, hi = 0., 65535.
-    scaled = (a - lo) / (hi - lo) if hi > lo else np.zeros_like(a)
-    return Image.fromarray((np.clip(scaled, 0, 1) * 255).round().astype(np.uint8))
+    out = np.zeros(a.shape, np.uint8)
+    for r in range(0, len(a), 256) if hi > lo else ():                 # 256 rows at a time: memory bounded by the image's own
+        rows = np.nan_to_num(a[r:r + 256].astype(np.float64), nan=0., posinf=0., neginf=0.)
+        out[r:r + 256] = (np.clip((rows - lo) / (hi - lo), 0, 1) * 255).round()
+    return Image.fromarray(out)
 
 def load_rgb(path) -> Image.Image:
     "Open an image file as upright 8-bit RGB: grayscale, deeper than 8 bits, palette, CMYK and transparent images converted"
