@@ -9,8 +9,8 @@ from __future__ import annotations
 import argparse, json, os, re, sys, time, warnings
 from pathlib import Path
 from . import __version__
-from .settings import (FEATURE_SETTINGS, FINETUNE_SETTINGS, MAX_CONFIG_BYTES, PRESETS, RECIPES, SETTINGS, Setting,
-                                      coerce, resolve_command, resolve_settings)
+from .settings import (FEATURE_SETTINGS, FINETUNE_SETTINGS, PRESETS, RECIPES, SETTINGS, Setting, coerce,
+                                      read_settings_file, resolve_command, resolve_settings)
 
 # %% auto #0
 __all__ = ['RESUME_CAN_CHANGE', 'STUDENT_FILE', 'add_settings', 'get_parser', 'read_config', 'resumed_settings', 'check_resume',
@@ -100,10 +100,10 @@ def read_config(path) -> dict:
     "The settings in a `config.yaml`, read safely: a mapping of setting names to values"
     import yaml
     path = Path(path)
-    if not path.is_file(): raise FileNotFoundError(f"--config {path} does not exist: pass a config.yaml that a run wrote")
-    if path.stat().st_size > MAX_CONFIG_BYTES: raise ValueError(f"--config {path} is larger than 1 MiB: it is not a config.yaml")
-    try: data = yaml.load(path.read_text(), Loader=_safe_loader())
-    except (yaml.YAMLError, UnicodeDecodeError, RecursionError, ValueError) as e: raise ValueError(f"--config {path} is not readable YAML: {str(e)[:300]}") from e
+    if not path.exists(): raise FileNotFoundError(f"--config {path} does not exist: pass a config.yaml that a run wrote")
+    text = read_settings_file(path, 'a config.yaml')
+    try: data = yaml.load(text, Loader=_safe_loader())
+    except (yaml.YAMLError, RecursionError, ValueError) as e: raise ValueError(f"--config {path} is not readable YAML: {str(e)[:300]}") from e
     if not isinstance(data, dict):
         raise ValueError(f"--config {path} must hold settings as `name: value` lines, got {type(data).__name__}")
     return data

@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse, json, re
 from pathlib import Path
 import torch
-from .settings import MAX_CONFIG_BYTES
+from .settings import read_settings_file
 
 # %% auto #0
 __all__ = ['HF_NAMES', 'QKV', 'HF_PREFIXES', 'HF_IGNORED', 'HUB_ID', 'LOCAL_SUFFIXES', 'SAFE_PICKLE_TYPES', 'FAIRSEQ_IMAGE',
@@ -106,12 +106,9 @@ def hf_to_student(state: dict, depth: int) -> dict:
 
 # %% ../nbs/15_official.ipynb #6bc453fe
 def _read_json(path) -> dict:
-    path = Path(path)
-    if not path.is_file(): raise ValueError(f"{path} is not a regular file (a pipe or a device, say): it is not a model configuration")
-    with open(path, 'rb') as f: raw = f.read(MAX_CONFIG_BYTES + 1)               # bounded, whatever the file claims
-    if len(raw) > MAX_CONFIG_BYTES: raise ValueError(f"{path} is larger than 1 MiB: it is not a model configuration")
-    try: data = json.loads(raw.decode())
-    except (ValueError, UnicodeDecodeError) as e: raise ValueError(f"{path} is not readable JSON ({e})") from e
+    text = read_settings_file(path, 'a model configuration')
+    try: data = json.loads(text)
+    except ValueError as e: raise ValueError(f"{path} is not readable JSON ({e})") from e
     if not isinstance(data, dict): raise ValueError(f"{path} is not a mapping of settings")
     return data
 
