@@ -8,16 +8,17 @@ Docs: https://data2vec-vision.github.io/data2vec_vision/official.html.md"""
 from __future__ import annotations
 import argparse, json, re
 from pathlib import Path
+from typing import Callable
 import torch
 from .settings import read_settings_file
 
 # %% auto #0
-__all__ = ['HF_NAMES', 'QKV', 'HF_PREFIXES', 'HF_IGNORED', 'HUB_ID', 'LOCAL_SUFFIXES', 'SAFE_PICKLE_TYPES', 'FAIRSEQ_IMAGE',
-           'FAIRSEQ_NAMES', 'FAIRSEQ_IGNORED', 'FAIRSEQ_BLOCK', 'VIT_NAMES', 'hf_settings', 'hf_to_student',
-           'read_weights', 'read_hf_folder', 'is_hub_id', 'hub_folder', 'read_pickled', 'read_beit_state',
-           'read_beit_checkpoint', 'beit_settings', 'fairseq_blocks', 'is_fairseq', 'fairseq_objective',
-           'fairseq_settings', 'fairseq_to_student', 'read_fairseq_checkpoint', 'read_checkpoint_file', 'read_official',
-           'read_official_head', 'hf_config', 'hf_state']
+__all__ = ['HF_NAMES', 'QKV', 'HF_PREFIXES', 'HF_IGNORED', 'HF_RULES', 'HF_QKV', 'HUB_ID', 'LOCAL_SUFFIXES', 'SAFE_PICKLE_TYPES',
+           'FAIRSEQ_IMAGE', 'FAIRSEQ_NAMES', 'FAIRSEQ_IGNORED', 'FAIRSEQ_BLOCK', 'VIT_NAMES', 'hf_settings', 'hf_place',
+           'hf_to_student', 'read_weights', 'read_hf_folder', 'is_hub_id', 'hub_folder', 'read_pickled',
+           'read_beit_state', 'read_beit_checkpoint', 'beit_settings', 'fairseq_blocks', 'is_fairseq',
+           'fairseq_objective', 'fairseq_settings', 'fairseq_to_student', 'read_fairseq_checkpoint',
+           'read_checkpoint_file', 'read_official', 'read_official_head', 'hf_config', 'hf_state']
 
 # %% ../nbs/15_official.ipynb #648d7366
 HF_NAMES = {   # transformers' name: this library's name (under `student.`)
@@ -87,18 +88,29 @@ def hf_settings(config: dict) -> dict:
     except (KeyError, TypeError, ZeroDivisionError) as e:
         raise ValueError(f"the configuration lacks or mangles {e}: it is not a transformers vision configuration") from e
 
+HF_RULES = _name_rule(HF_NAMES)
+HF_QKV = re.compile(r'encoder\.layer\.(\d+)\.attention\.attention\.(query|key|value)\.weight$')   # joined into one qkv
+
+def hf_place(name: str) -> str | None:
+    "Where a transformers weight goes in `Data2Vec` (its name there), None for a task head or a rebuilt buffer; a weight with no place is refused"
+    name = next((name[len(p):] for p in HF_PREFIXES if name.startswith(p)), name)
+    if HF_IGNORED.match(name): return None
+    if name == 'embeddings.mask_token': return 'mask_token'
+    m = HF_QKV.match(name)
+    if m: return f'student.blocks.{m[1]}.attn.qkv.weight'
+    ours = _rename(name, HF_RULES)
+    if ours is None: raise ValueError(f"the weight {name!r} has no place in this library's model")
+    return f'student.{ours}'
+
 def hf_to_student(state: dict, depth: int) -> dict:
     "A transformers state dict renamed to `Data2Vec`'s (`student.*`, `mask_token`); task heads left out"
-    rules, out, qkv = _name_rule(HF_NAMES), {}, {}
+    out, qkv = {}, {}
     for name, value in state.items():
-        name = next((name[len(p):] for p in HF_PREFIXES if name.startswith(p)), name)
-        if HF_IGNORED.match(name): continue
-        if name == 'embeddings.mask_token': out['mask_token'] = value; continue
-        m = re.match(r'encoder\.layer\.(\d+)\.attention\.attention\.(query|key|value)\.weight$', name)
-        if m: qkv.setdefault(int(m[1]), {})[m[2]] = value; continue
-        ours = _rename(name, rules)
-        if ours is None: raise ValueError(f"the weight {name!r} has no place in this library's model")
-        out[f'student.{ours}'] = value
+        place = hf_place(name)
+        if place is None: continue
+        m = HF_QKV.search(name)
+        if m: qkv.setdefault(int(m[1]), {})[m[2]] = value
+        else: out[place] = value
     for i, parts in qkv.items():
         if set(parts) != set(QKV): raise ValueError(f"block {i} lacks some of its query, key and value weights")
         out[f'student.blocks.{i}.attn.qkv.weight'] = torch.cat([parts[p] for p in QKV])
@@ -112,13 +124,21 @@ def _read_json(path) -> dict:
     if not isinstance(data, dict): raise ValueError(f"{path} is not a mapping of settings")
     return data
 
-def read_weights(folder) -> dict:
-    "The state dict in a transformers folder: `model.safetensors`, else `pytorch_model.bin` (opened with `weights_only=True`)"
+def read_weights(folder,                                      # a transformers folder
+                 wanted: Callable[[str], bool] = lambda name: True  # which tensors to read, asked of every name before any is read
+                ) -> dict:
+    "The wanted tensors of a transformers folder: `model.safetensors`, else `pytorch_model.bin` (`weights_only`, memory-mapped); no other is read"
     folder = Path(folder)
     if (folder/'model.safetensors').exists():
-        from safetensors.torch import load_file
-        return load_file(folder/'model.safetensors')
-    if (folder/'pytorch_model.bin').exists(): return torch.load(folder/'pytorch_model.bin', map_location='cpu', weights_only=True)
+        from safetensors import safe_open
+        with safe_open(folder/'model.safetensors', 'pt') as f:
+            names = [n for n in f.keys() if wanted(n)]
+            return {n: f.get_tensor(n) for n in names}
+    if (folder/'pytorch_model.bin').exists():
+        state = torch.load(folder/'pytorch_model.bin', map_location='cpu', weights_only=True, mmap=True)   # tensors read when touched
+        if not isinstance(state, dict): raise ValueError(f"{folder}/pytorch_model.bin holds a {type(state).__name__}, not a state dict")
+        names = [n for n in state if wanted(n)]
+        return {n: state[n].clone() for n in names}
     raise FileNotFoundError(f"{folder} has no model.safetensors or pytorch_model.bin")
 
 def read_hf_folder(folder) -> tuple[dict, dict]:
@@ -127,7 +147,7 @@ def read_hf_folder(folder) -> tuple[dict, dict]:
     if not (folder/'config.json').exists():
         raise FileNotFoundError(f"{folder} has no config.json: pass a folder that transformers' save_pretrained wrote")
     settings = hf_settings(_read_json(folder/'config.json'))
-    return settings, hf_to_student(read_weights(folder), settings['depth'])
+    return settings, hf_to_student(read_weights(folder, lambda name: hf_place(name) is not None), settings['depth'])
 
 # %% ../nbs/15_official.ipynb #10c75e60
 HUB_ID = re.compile(r'[\w.-]+/[\w.-]+')
@@ -299,7 +319,7 @@ def read_official_head(source) -> dict | None:   # a transformers folder, a hub 
         return _head(state['head.weight'], state.get('head.bias'), [str(i) for i in range(len(state['head.weight']))], source)
     if not (path.is_dir() or is_hub_id(source)): raise FileNotFoundError(f"{source} does not exist: pass a transformers folder, a BEiT-code .pth or a hub id")
     folder = path if path.is_dir() else hub_folder(str(source))
-    state, config = read_weights(folder), _read_json(folder/'config.json')
+    state, config = read_weights(folder, lambda name: name.startswith('classifier.')), _read_json(folder/'config.json')
     if 'classifier.weight' not in state: return None
     n = len(state['classifier.weight'])
     labels = config.get('id2label') if isinstance(config.get('id2label'), dict) else {}
