@@ -288,7 +288,7 @@ def _build(s: argparse.Namespace, folder, monitor):
     from data2vec_vision.distributed import process_device
     from data2vec_vision.learner import Data2VecCheckpoint, data2vec_learner, resume
     from data2vec_vision.model import model_from_settings
-    from data2vec_vision.tracking import PlainProgress
+    from data2vec_vision.tracking import PlainProgress, SkippedImages
     set_seed(s.seed)                                           # the same split and initial weights in every process
     device = process_device(s.device)
     path = s.input_path or sample_images()
@@ -301,7 +301,8 @@ def _build(s: argparse.Namespace, folder, monitor):
     rank, n_procs = rank_distrib(), max(num_distrib(), 1)
     if n_procs > 1: set_seed(s.seed + rank)                    # but other masks and augmentations
     out = Path(s.checkpoint_out_dir)
-    cbs = [Data2VecCheckpoint(out, s.save_every, {k: str(v) if isinstance(v, Path) else v for k, v in vars(s).items() if k in SETTINGS})]
+    cbs = [Data2VecCheckpoint(out, s.save_every, {k: str(v) if isinstance(v, Path) else v for k, v in vars(s).items() if k in SETTINGS}),
+           SkippedImages(out)]
     cbs += run_loggers(s)
     if monitor: cbs.append(monitor)
     learner_args = {k: getattr(s, k) for k in inspect.signature(data2vec_learner).parameters if k in SETTINGS}

@@ -113,17 +113,23 @@ class NoDecodableImages(ValueError):
     "Not one image of a dataset could be decoded"
 
 class ImageFolder(torch.utils.data.Dataset):
-    "Images from `files` through `transform`, as `(image,)` or, with `labels`, `(image, label)`; a file that fails to decode is skipped"
+    "Images from `files` through `transform`, as `(image,)` or, with `labels`, `(image, label)`; a file that fails to decode is skipped, and marked in `failed`"
     def __init__(self, files: list, transform, labels=None):
         self.files, self.transform, self.labels = list(files), transform, labels
+        self.failed = torch.zeros(len(self.files), dtype=torch.bool).share_memory_()   # [N], seen by the loader's worker processes too
 
     def __len__(self): return len(self.files)
 
     def decode(self, i: int):
-        "File `i` through the transform, or None (with a warning naming it) when it cannot be decoded"
+        "File `i` through the transform, or None when it cannot be decoded (marked in `failed`, with a warning naming it the first time)"
         try: return self.transform(load_rgb(self.files[i]))
         except Exception as e:                                 # whatever a malformed file makes PIL raise
-            warnings.warn(f"Skipping {self.files[i]}: it could not be decoded ({type(e).__name__}: {e})")
+            if not self.failed[i]: warnings.warn(f"Skipping {self.files[i]}: it could not be decoded ({type(e).__name__}: {e})")
+            self.failed[i] = True
+
+    def undecodable(self) -> list:
+        "The files that failed to decode so far, in any process that loads from this dataset"
+        return [self.files[i] for i in self.failed.nonzero().flatten().tolist()]
 
     def __getitem__(self, i: int):
         for j in range(len(self.files)):
@@ -276,13 +282,13 @@ def default_workers(device=None) -> int:   # where the batches are computed; fas
 MAX_VALID = 1000
 
 def decodable(files: list, n: int) -> tuple:
-    "The first `n` of `files` that decode fully, and how many were skipped on the way"
-    good, skipped = [], 0
+    "The first `n` of `files` that decode fully, and those skipped on the way"
+    good, bad = [], []
     for f in files:
         if len(good) == n: break
         try: load_rgb(f); good.append(f)
-        except Exception: skipped += 1                     # whatever a malformed file makes PIL raise
-    return good, skipped
+        except Exception: bad.append(f)                    # whatever a malformed file makes PIL raise
+    return good, bad
 
 def ignore_signals(worker_id: int = 0):
     "In a data-loading worker: leave Ctrl-C and SIGTERM to the main process, which saves a checkpoint and stops the workers"
@@ -297,22 +303,26 @@ def pretrain_dataloaders(path,                        # folder of images, search
                          num_workers: int | None = None,   # data loading processes; `default_workers(device)` when None
                          seed: int = 42,              # seed of the train / validation split
                          device=None) -> DataLoaders:  # where batches go; fastai's default device when None
-    "fastai `DataLoaders` of augmented images `(xb,)` from a folder, for data2vec pretraining"
-    files = readable_images(find_images(path))
+    "fastai `DataLoaders` of augmented images `(xb,)` from a folder, for data2vec pretraining; `left_out` and `listed` count what the start set aside"
+    listed = find_images(path)
+    files = readable_images(listed)
     order = list(range(len(files)))
     random.Random(seed).shuffle(order)
     shuffled = [files[i] for i in order]
-    valid, skipped = decodable(shuffled, min(int(len(files) * valid_pct), MAX_VALID))
-    rest = shuffled[len(valid) + skipped:]
+    valid, undecoded = decodable(shuffled, min(int(len(files) * valid_pct), MAX_VALID))
+    rest = shuffled[len(valid) + len(undecoded):]
     if not decodable(rest, 1)[0]:
         raise NoDecodableImages(f"None of the images in {path} could be decoded (e.g. {files[0]}): they are broken or not images")
-    if skipped: warnings.warn(f"Skipping {skipped} image(s) of {path} that could not be decoded")
+    if undecoded: warnings.warn(f"Skipping {len(undecoded)} image(s) of {path} that could not be decoded")
     train = rest
     if batch_size > len(train):
         raise ValueError(f"batch_size {batch_size} is larger than the {len(train)} training images in {path}: "
                          f"use --batch-size {len(train)} or less, or add images")
     workers = default_workers(device) if num_workers is None else num_workers
-    return DataLoaders.from_dsets(ImageFolder(train, pretrain_transforms(image_size, crop_scale)),
-                                  ImageFolder(valid, eval_transforms(image_size)),
-                                  bs=batch_size, num_workers=workers, dl_type=DataLoader,
-                                  persistent_workers=workers > 0, device=device, wif=ignore_signals)
+    dls = DataLoaders.from_dsets(ImageFolder(train, pretrain_transforms(image_size, crop_scale)),
+                                 ImageFolder(valid, eval_transforms(image_size)),
+                                 bs=batch_size, num_workers=workers, dl_type=DataLoader,
+                                 persistent_workers=workers > 0, device=device, wif=ignore_signals)
+    readable = set(files)
+    dls.left_out, dls.listed = [f for f in listed if f not in readable] + undecoded, len(listed)   # what no epoch will see
+    return dls

@@ -14,7 +14,7 @@ from fastai.distributed import DistributedDL, DistributedTrainer
 from fastai.torch_core import num_distrib, rank_distrib
 
 # %% auto #0
-__all__ = ['ShardedDL', 'ShardingTrainer', 'process_device', 'distributed', 'unwrap']
+__all__ = ['ShardedDL', 'ShardingTrainer', 'process_device', 'distributed', 'unwrap', 'all_ranks']
 
 # %% ../nbs/11_distributed.ipynb #96f1b868
 class ShardedDL(DistributedDL):
@@ -76,3 +76,10 @@ def distributed(learn,    # the `Learner` to fit
 def unwrap(model):
     "The model inside a `DistributedDataParallel` wrapper (as `distributed` makes it during `fit`), or `model` itself"
     return getattr(model, 'module', model)
+
+def all_ranks(obj) -> list:
+    "`obj` from every process, in rank order: `[obj]` in a single process"
+    if not (torch.distributed.is_available() and torch.distributed.is_initialized()): return [obj]
+    objs = [None] * torch.distributed.get_world_size()
+    torch.distributed.all_gather_object(objs, obj)
+    return objs

@@ -21,7 +21,7 @@ from fastai.optimizer import Adam
 from fastcore.foundation import L
 from fastai.torch_core import num_distrib, rank_distrib, to_float
 from .callback import CollapseWarning, Data2VecCallback, Data2VecLoss, masked_batch
-from .distributed import unwrap
+from .distributed import all_ranks, unwrap
 from .masking import block_mask, inverse_block_mask, random_mask
 from .model import Data2Vec, check_weights, init_from, load_checkpoint, settings_of, stored_config
 from .settings import COMPILE_MIN_STEPS, resolve_settings
@@ -33,7 +33,7 @@ __all__ = ['NO_DECAY_NAMES', 'MIN_BF16_SPEEDUP', 'MAX_PRECISION_CACHE_BYTES', 'M
            'faster_precision', 'precision_cache_file', 'device_name', 'precision_key', 'read_precision_cache',
            'write_precision_cache', 'MeasuredPrecision', 'layer_groups', 'HeadWarmup', 'compile_model', 'has_compiler',
            'CompileLongRuns', 'learner_settings', 'data2vec_learner', 'StopOnNonFiniteLoss', 'rng_states',
-           'set_rng_states', 'all_ranks', 'Data2VecCheckpoint', 'finite_weights', 'save_training_state', 'resume']
+           'set_rng_states', 'Data2VecCheckpoint', 'finite_weights', 'save_training_state', 'resume']
 
 # %% ../nbs/05_learner.ipynb #1aaedbf3
 NO_DECAY_NAMES = ('cls_token', 'pos_embed', 'mask_token')
@@ -338,13 +338,6 @@ def set_rng_states(learn: Learner, states: dict):
 def _loader(dl):
     "The loader that shuffles: fastai's `DistributedDL` keeps the one it shards as `.dl`"
     return getattr(dl, 'dl', dl)
-
-def all_ranks(obj) -> list:
-    "`obj` from every process, in rank order: `[obj]` in a single process"
-    if not (torch.distributed.is_available() and torch.distributed.is_initialized()): return [obj]
-    objs = [None] * torch.distributed.get_world_size()
-    torch.distributed.all_gather_object(objs, obj)
-    return objs
 
 # %% ../nbs/05_learner.ipynb #ec7e238e
 class Data2VecCheckpoint(Callback):

@@ -6,15 +6,17 @@ Docs: https://data2vec-vision.github.io/data2vec_vision/tracking.html.md"""
 
 # %% ../nbs/13_tracking.ipynb #2f82caca
 from __future__ import annotations
-import math, os, time
+import json, math, os, time, warnings
 from pathlib import Path
 from fastai.callback.core import Callback
 from fastai.callback.progress import CSVLogger, ProgressCallback
 from fastai.learner import Recorder
 from fastai.torch_core import rank_distrib
+from .distributed import all_ranks
+from .model import atomic_save
 
 # %% auto #0
-__all__ = ['RunLog', 'PlainProgress', 'ScalarLog', 'check_backends', 'TensorBoardLog', 'WandbLog']
+__all__ = ['RunLog', 'PlainProgress', 'SkippedImages', 'ScalarLog', 'check_backends', 'TensorBoardLog', 'WandbLog']
 
 # %% ../nbs/13_tracking.ipynb #6ea2ca3a
 class RunLog(CSVLogger):
@@ -46,6 +48,41 @@ class PlainProgress(Callback):
         print('  '.join(f'{c:<12}' for c in cells).rstrip(), flush=True)
 
     def after_fit(self): self.learn.logger = self.old_logger
+
+# %% ../nbs/13_tracking.ipynb #58814865
+class SkippedImages(Callback):
+    "One count of the files a run leaves out (set aside at its start, or failing to decode in an epoch): said when it grows and at the end, kept in `skipped.json`"
+    order = Recorder.order + 1          # after the epoch's row
+    def __init__(self, folder): self.folder = Path(folder)      # where `skipped.json` goes: the run's folder
+    @property
+    def path(self) -> Path: return self.folder/'skipped.json'
+
+    def before_fit(self): self.known = set(); self._update(when=None)
+    def after_epoch(self): self._update(when=f"in epoch {self.epoch}")
+
+    def left_out(self) -> list:
+        "Every file left out so far, by any loader process and any rank"
+        late = set()
+        for ds in (self.dls.train_ds, self.dls.valid_ds):
+            for failed in all_ranks(ds.undecodable()): late.update(failed)
+        return list(getattr(self.dls, 'left_out', [])) + sorted(late)
+
+    def _update(self, when):
+        files = self.left_out()
+        new = [f for f in files if f not in self.known]
+        self.known.update(new)
+        if not new or rank_distrib() != 0: return
+        atomic_save(json.dumps([str(f) for f in files]), self.path, write=lambda text, f: f.write(text.encode()))   # ASCII: any name
+        if when: warnings.warn(f"{len(new)} more image(s) could not be decoded {when} and were left out ({_names(new)}): "
+                               f"{len(files)} file(s) left out in all, listed in {self.path}")
+
+    def after_fit(self):
+        if not self.known or rank_distrib() != 0: return
+        train = len(self.dls.train_ds) - len(self.dls.train_ds.undecodable())
+        warnings.warn(f"{len(self.known)} of the {getattr(self.dls, 'listed', '?')} files found were left out of this run, listed in "
+                      f"{self.path}: it trained on {train} images")
+
+def _names(files: list, shown: int = 3) -> str: return ', '.join(map(str, files[:shown])) + (f' and {len(files) - shown} more' if len(files) > shown else '')
 
 # %% ../nbs/13_tracking.ipynb #63e09d36
 class ScalarLog(Callback):

@@ -15,12 +15,11 @@ from pathlib import Path
 import torch
 from fastai.callback.core import Callback, CancelFitException
 from fastai.torch_core import rank_distrib
-from data2vec_vision.distributed import unwrap
 from data2vec_vision.cli import get_parser, pretrain
 from data2vec_vision.data import pretrain_dataloaders, sample_images
-from data2vec_vision.distributed import ShardedDL, distributed
+from data2vec_vision.distributed import ShardedDL, all_ranks, distributed, unwrap
 import data2vec_vision.learner
-from data2vec_vision.learner import MeasuredPrecision, all_ranks, data2vec_learner
+from data2vec_vision.learner import MeasuredPrecision, data2vec_learner
 from data2vec_vision.model import Data2Vec
 import data2vec_vision.model
 from data2vec_vision.testing import StopAfter
