@@ -14,7 +14,7 @@ __version__ = "0.2.0"
 _MODULES = ('callback', 'cli', 'data', 'distributed', 'evaluation', 'finetune', 'learner', 'masking', 'model', 'official',
             'settings', 'testing', 'tracking', 'transforms')
 _NAMES = {   # the names most code needs, and the module each lives in
-    'Data2Vec': 'model', 'to_timm': 'model', 'save_timm': 'model', 'data2vec_learner': 'learner',
+    'Data2Vec': 'model', 'to_timm': 'model', 'save_timm': 'model', 'load_timm': 'model', 'data2vec_learner': 'learner',
     'Data2VecCallback': 'callback', 'pretrain_dataloaders': 'data', 'sample_images': 'data',
     'extract_features': 'evaluation', 'load_features': 'evaluation', 'knn_accuracy': 'evaluation', 'linear_probe': 'evaluation',
     'PRESETS': 'settings', 'SETTINGS': 'settings', 'resolve_settings': 'settings',

@@ -344,7 +344,7 @@ def fit_and_report(learn, start: int, cbs=()):
         print(f"Warning: the targets collapsed at batch {learn.collapsed_at} (see the warning above): the features are likely useless.")
     student = learn.checkpoint.student_path(s.epochs - 1)
     print(f"Saved the pretrained model to {student} (resumable training state: {resumable}; settings: "
-          f"{Path(s.checkpoint_out_dir)/'config.yaml'}).\nLoad it with: Data2Vec.from_pretrained('{student}')")
+          f"{Path(s.checkpoint_out_dir)/'config.yaml'}).\nLoad it with: data2vec_vision.Data2Vec.from_pretrained({str(student)!r})")
     monitor = getattr(learn, 'knn_monitor', None)
     if monitor is not None and monitor.hist: print(monitor.verdict())
     return learn
@@ -407,7 +407,7 @@ def finetune(args: argparse.Namespace):
     from fastai.torch_core import set_seed
     from data2vec_vision.distributed import process_device
     from data2vec_vision.finetune import classification_dataloaders, classifier_learner, fine_tune_vit, save_classifier
-    from data2vec_vision.model import timm_model_name
+    from data2vec_vision.model import timm_load_line
     from data2vec_vision.tracking import PlainProgress
     s = resolve_command(FINETUNE_SETTINGS, _given(args, FINETUNE_SETTINGS))
     out = fresh_output(s['out'])                               # before the training it would hold
@@ -421,24 +421,21 @@ def finetune(args: argparse.Namespace):
     fine_tune_vit(learn, s['epochs'], s['lr'], s['layer_decay'], s['freeze_epochs'])
     save_classifier(learn, model, out)
     print(f"Saved the classifier ({len(dls.vocab)} classes, validation accuracy {float(learn.recorder.values[-1][-1]):.3f}) to {out}.\n"
-          f"Load it in timm with: timm.create_model('{timm_model_name(model)}', pretrained=True, "
-          f"pretrained_cfg_overlay=dict(file='{out}', num_classes={len(dls.vocab)}), **kwargs), kwargs being the JSON in the "
-          f"file's metadata 'timm_kwargs' (safetensors.safe_open('{out}', 'pt').metadata())")
+          f"Load it with: data2vec_vision.load_timm({str(out)!r})\nor with timm alone: {timm_load_line(out)}")
     return learn
 
 def export(args: argparse.Namespace) -> Path:
     "Write the encoder of `args.checkpoint` for transformers (`--format hf`) or timm (`--format timm`)"
-    from data2vec_vision.model import save_hf, save_timm, timm_model_name
+    from data2vec_vision.model import save_hf, save_timm, timm_load_line
     fresh_output(args.out)
     model = _load(args.checkpoint, args.teacher)
     if args.format == 'hf':
         save_hf(model, args.out, teacher=args.teacher)
         pooler = ', add_pooling_layer=True' if model.config['mean_pooling'] else ''   # its fc_norm is transformers' pooler
-        print(f"Wrote {args.out}: load it with transformers.Data2VecVisionModel.from_pretrained('{args.out}'{pooler})")
+        print(f"Wrote {args.out}.\nLoad it with: transformers.Data2VecVisionModel.from_pretrained({str(args.out)!r}{pooler})")
     else:
         save_timm(model, args.out, teacher=args.teacher)
-        print(f"Wrote {args.out}: load it with timm.create_model('{timm_model_name(model)}', pretrained=True, "
-              f"pretrained_cfg_overlay=dict(file='{args.out}'), **timm_kwargs) (timm_kwargs in the file's metadata)")
+        print(f"Wrote {args.out}.\nLoad it with: data2vec_vision.load_timm({str(args.out)!r})\nor with timm alone: {timm_load_line(args.out)}")
     return args.out
 
 def show_warning(message, category, filename, lineno, file=None, line=None):

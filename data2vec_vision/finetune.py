@@ -22,7 +22,7 @@ import fastai.callback.schedule   # Learner.fine_tune
 from torch import nn
 from .data import ImageFolder, default_workers, eval_transforms, labeled_split, pretrain_transforms
 from .learner import BF16Autocast, NoWeightDecay, resolve_precision
-from .model import Data2Vec, atomic_save, timm_kwargs, timm_model_name, to_timm
+from .model import Data2Vec, atomic_save, timm_metadata, to_timm
 from .official import read_official_head
 from .settings import FINETUNE_SETTINGS
 
@@ -92,12 +92,11 @@ def fine_tune_vit(learn: Learner,         # from `classifier_learner`
 def save_classifier(learn: Learner,      # from `classifier_learner`, fine-tuned
                     model: Data2Vec,     # the pretrained model it started from (for the architecture)
                     path) -> Path:       # file to write, e.g. 'classifier.safetensors'
-    "Save the classifier as a safetensors file that `timm.create_model(..., pretrained_cfg_overlay=dict(file=path, num_classes=n), **kwargs)` loads"
+    "Save the classifier as a safetensors file that `load_timm(path)` loads (or timm alone, as `timm_load_line(path)` writes it); its class names in the metadata"
     from safetensors.torch import save
     vit = learn.model
-    kwargs = {**timm_kwargs(model), 'num_classes': vit.num_classes, 'global_pool': vit.global_pool}
     state = {k: v.detach().contiguous().cpu() for k, v in vit.state_dict().items()}
-    metadata = {'timm_kwargs': json.dumps(kwargs), 'timm_model': timm_model_name(model),
+    metadata = {**timm_metadata(model, num_classes=vit.num_classes, global_pool=vit.global_pool),
                 'classes': json.dumps([str(c) for c in learn.dls.vocab])}
     atomic_save(state, path, write=lambda s, f: f.write(save(s, metadata=metadata)))
     return Path(path)

@@ -18,17 +18,18 @@ from timm.models.beit import Beit
 from timm.models.vision_transformer import Attention, Block, VisionTransformer
 from .official import hf_config, hf_state, read_official
 from .settings import SETTINGS, resolve_settings
-from .transforms import JoinPatchSequence, PatchesToSequence, ViTPatchesTransform
+from .transforms import IMAGENET_MEAN, IMAGENET_STD, JoinPatchSequence, PatchesToSequence, ViTPatchesTransform
 
 # %% auto #0
 __all__ = ['TARGET_LAYERS', 'TARGET_NORMS', 'MODEL_ARGS', 'MODEL_KEYS', 'DECODER_KEYS', 'CHECKPOINT_FORMAT', 'TIMM_MODELS',
-           'ARCHITECTURE', 'attend', 'timm_qkv', 'timm_attention', 'block_forward', 'ViTEncoder',
-           'relative_position_index', 'resize_relative_table', 'RelativePositionBias', 'visible_index', 'kept_bias',
-           'RelPosAttention', 'RelPosBlock', 'BeitEncoder', 'sincos_positions', 'PostNormBlock', 'PostNormEncoder',
-           'normalize_layer', 'make_targets', 'ChannelNorm', 'ConvDecoder', 'place_visible', 'normalized_patches',
-           'model_settings', 'model_from_settings', 'settings_of', 'Data2Vec', 'current_umask', 'atomic_save',
-           'load_checkpoint', 'is_ours', 'stored_config', 'check_weights', 'timm_model_name', 'timm_kwargs',
-           'encoder_state_dict', 'to_timm', 'save_timm', 'save_hf', 'init_from', 'architecture_of']
+           'TIMM_ARGS', 'TIMM_CFG', 'ARCHITECTURE', 'attend', 'timm_qkv', 'timm_attention', 'block_forward',
+           'ViTEncoder', 'relative_position_index', 'resize_relative_table', 'RelativePositionBias', 'visible_index',
+           'kept_bias', 'RelPosAttention', 'RelPosBlock', 'BeitEncoder', 'sincos_positions', 'PostNormBlock',
+           'PostNormEncoder', 'normalize_layer', 'make_targets', 'ChannelNorm', 'ConvDecoder', 'place_visible',
+           'normalized_patches', 'model_settings', 'model_from_settings', 'settings_of', 'Data2Vec', 'current_umask',
+           'atomic_save', 'load_checkpoint', 'is_ours', 'stored_config', 'check_weights', 'timm_model_name',
+           'timm_kwargs', 'encoder_state_dict', 'to_timm', 'timm_pretrained_cfg', 'timm_metadata', 'save_timm',
+           'read_timm_file', 'load_timm', 'timm_load_line', 'save_hf', 'init_from', 'architecture_of']
 
 # %% ../nbs/02_model.ipynb #e016ff4a
 def attend(q: Tensor, k: Tensor, v: Tensor,    # queries, keys and values `[B, heads, N, d]`
@@ -703,15 +704,62 @@ def to_timm(model: Data2Vec,          # a pretrained model
     assert not unexpected and all(k.startswith(('head.', 'fc_norm.', 'norm.')) for k in missing), (missing, unexpected)
     return net
 
+def timm_pretrained_cfg(model: Data2Vec) -> dict:
+    "What timm's `resolve_data_config` needs to prepare images as this library's evaluation does: the centred square, bicubic, ImageNet statistics"
+    c = model.config
+    return dict(input_size=(c['in_chans'], c['img_size'], c['img_size']), interpolation='bicubic', crop_pct=1.0, crop_mode='center',
+                mean=IMAGENET_MEAN[:c['in_chans']], std=IMAGENET_STD[:c['in_chans']])
+
+def timm_metadata(model: Data2Vec, **kwargs) -> dict:   # `kwargs` override the architecture's, e.g. a classifier's `num_classes`
+    "The safetensors metadata of a timm file: model name, arguments (an encoder's head has 0 classes) and pretrained config, as JSON"
+    kwargs = {**timm_kwargs(model), 'num_classes': 0, **kwargs}
+    cfg = {**timm_pretrained_cfg(model), 'num_classes': kwargs['num_classes']}   # the file's head: timm drops it when asked for another
+    return {'timm_model': timm_model_name(model), 'timm_kwargs': json.dumps(kwargs), 'pretrained_cfg': json.dumps(cfg)}
+
 def save_timm(model: Data2Vec,        # a pretrained model
               path,                   # file to write, e.g. 'encoder.safetensors'
               teacher: bool = False) -> Path:  # save the EMA teacher instead of the student
-    "Save the encoder as a safetensors file that `timm.create_model(name, pretrained=True, pretrained_cfg_overlay=dict(file=path), **timm_kwargs)` loads"
+    "Save the encoder as a safetensors file that `load_timm(path)`, or timm alone as `timm_load_line(path)` writes it, loads"
     from safetensors.torch import save
     state = {k: v.contiguous() for k, v in encoder_state_dict(model, teacher).items()}
-    metadata = {'timm_kwargs': json.dumps(timm_kwargs(model)), 'timm_model': timm_model_name(model)}
-    atomic_save(state, path, write=lambda s, f: f.write(save(s, metadata=metadata)))
+    atomic_save(state, path, write=lambda s, f: f.write(save(s, metadata=timm_metadata(model))))
     return Path(path)
+
+# %% ../nbs/02_model.ipynb #3c63180f
+TIMM_ARGS = {'img_size', 'patch_size', 'in_chans', 'embed_dim', 'depth', 'num_heads', 'mlp_ratio', 'init_values', 'use_abs_pos_emb',
+             'use_rel_pos_bias', 'use_shared_rel_pos_bias', 'global_pool', 'num_classes'}   # what `timm_metadata` writes
+TIMM_CFG = {'input_size', 'interpolation', 'crop_pct', 'crop_mode', 'mean', 'std', 'num_classes'}
+
+def read_timm_file(path) -> dict:
+    "The model name, arguments and pretrained config in a file that `save_timm` or `finetune` wrote, checked against its weights"
+    from safetensors import SafetensorError, safe_open
+    try:
+        with safe_open(path, 'pt') as f:
+            meta, names = f.metadata() or {}, list(f.keys())
+            width = f.get_slice('cls_token').get_shape()[-1] if 'cls_token' in names else None
+        name, kwargs, cfg = meta['timm_model'], json.loads(meta['timm_kwargs']), json.loads(meta.get('pretrained_cfg', '{}'))
+    except (OSError, KeyError, ValueError, SafetensorError) as e:
+        raise ValueError(f"{path} is not a file that export --format timm or finetune wrote ({type(e).__name__}: {e})") from e
+    if name not in TIMM_MODELS.values() or not (isinstance(kwargs, dict) and isinstance(cfg, dict)) or set(kwargs) - TIMM_ARGS or set(cfg) - TIMM_CFG:
+        raise ValueError(f"{path}'s metadata names a model or settings that export --format timm and finetune never write: it was changed by hand")
+    depth = len({n.split('.')[1] for n in names if n.startswith('blocks.')})
+    if (kwargs.get('depth'), kwargs.get('embed_dim')) != (depth, width):
+        raise ValueError(f"{path}'s metadata claims {kwargs.get('depth')} blocks of width {kwargs.get('embed_dim')}, but its weights hold "
+                         f"{depth} blocks of width {width}: it was changed by hand")
+    return dict(model=name, kwargs={'num_classes': 0, **kwargs}, pretrained_cfg=cfg)
+
+def load_timm(path,          # a file that `export --format timm` (`save_timm`) or `finetune` wrote
+              **kwargs):     # override the file's arguments, e.g. `num_classes=10` for a new head
+    "The timm model in `path`, with the pretrained config that timm's `resolve_data_config` reads"
+    import timm
+    t = read_timm_file(path)
+    return timm.create_model(t['model'], pretrained=True, pretrained_cfg_overlay={**t['pretrained_cfg'], 'file': str(path)}, **{**t['kwargs'], **kwargs})
+
+def timm_load_line(path) -> str:
+    "The line of Python that loads `path` with timm alone: `load_timm`'s call, written out"
+    t = read_timm_file(path)
+    overlay = ', '.join(f'{k}={v!r}' for k, v in {**t['pretrained_cfg'], 'file': str(path)}.items())
+    return f"timm.create_model({t['model']!r}, pretrained=True, pretrained_cfg_overlay=dict({overlay}), " + ', '.join(f'{k}={v!r}' for k, v in t['kwargs'].items()) + ')'
 
 # %% ../nbs/02_model.ipynb #dce83b10
 def save_hf(model: Data2Vec,          # a model of this library, of either encoder form
