@@ -147,7 +147,11 @@ def read_hf_folder(folder) -> tuple[dict, dict]:
     if not (folder/'config.json').exists():
         raise FileNotFoundError(f"{folder} has no config.json: pass a folder that transformers' save_pretrained wrote")
     settings = hf_settings(_read_json(folder/'config.json'))
-    return settings, hf_to_student(read_weights(folder, lambda name: hf_place(name) is not None), settings['depth'])
+    state = hf_to_student(read_weights(folder, lambda name: hf_place(name) is not None), settings['depth'])
+    width = state.get('student.patch_embed.proj.bias', torch.empty(0)).shape[0]
+    if settings['mean_pooling'] and 'student.fc_norm.weight' not in state and width:   # saved without transformers' optional pooler
+        state.update({'student.fc_norm.weight': torch.ones(width), 'student.fc_norm.bias': torch.zeros(width)})   # a fresh LayerNorm, as transformers builds it
+    return settings, state
 
 # %% ../nbs/15_official.ipynb #10c75e60
 HUB_ID = re.compile(r'[\w.-]+/[\w.-]+')
