@@ -20,7 +20,7 @@ from .transforms import IMAGENET_MEAN, IMAGENET_STD
 # %% auto #0
 __all__ = ['IMAGE_EXTENSIONS', 'IMAGE_FORMATS', 'MAX_IMAGE_PIXELS', 'CROP_SCALE', 'MAX_VALID', 'find_images', 'open_image',
            'to_8bit', 'load_rgb', 'readable_images', 'NoDecodableImages', 'ImageFolder', 'EachImage',
-           'pretrain_transforms', 'CenterSquare', 'eval_transforms', 'sample_images', 'sample_pixels',
+           'pretrain_transforms', 'BoundedAspect', 'eval_transforms', 'sample_images', 'sample_pixels',
            'looks_grayscale', 'looks_flat', 'labeled_images', 'labeled_split', 'sample_labeled_images',
            'default_workers', 'decodable', 'ignore_signals', 'pretrain_dataloaders']
 
@@ -157,16 +157,17 @@ def pretrain_transforms(image_size: int,                # side of the square tra
                       T.RandomHorizontalFlip(), T.ToImage(), T.ToDtype(torch.float32, scale=True),
                       T.Normalize(IMAGENET_MEAN, IMAGENET_STD)])
 
-class CenterSquare(torch.nn.Module):
-    "Cut the largest centred square out of a PIL image"
+class BoundedAspect(torch.nn.Module):
+    "Cut a PIL image's long side, around its centre, to at most `ratio` times its short side; a photo passes unchanged"
+    def __init__(self, ratio: float = 4.0): super().__init__(); self.ratio = ratio
     def forward(self, im: Image.Image) -> Image.Image:
         w, h = im.size
-        side = min(w, h)
-        return im.crop(((w - side) // 2, (h - side) // 2, (w - side) // 2 + side, (h - side) // 2 + side))
+        cw, ch = min(w, int(h * self.ratio)), min(h, int(w * self.ratio))
+        return im if (cw, ch) == (w, h) else im.crop(((w - cw) // 2, (h - ch) // 2, (w - cw) // 2 + cw, (h - ch) // 2 + ch))
 
 def eval_transforms(image_size: int):  # side of the square images
-    "The centred square, resized, ImageNet normalisation"
-    return T.Compose([CenterSquare(), T.Resize((image_size, image_size), interpolation=T.InterpolationMode.BICUBIC, antialias=True),
+    "The shorter side resized to `image_size` (bicubic), the centred square cut, ImageNet normalisation: timm's evaluation at crop_pct 1"
+    return T.Compose([BoundedAspect(), T.Resize(image_size, interpolation=T.InterpolationMode.BICUBIC, antialias=True), T.CenterCrop(image_size),
                       T.ToImage(), T.ToDtype(torch.float32, scale=True), T.Normalize(IMAGENET_MEAN, IMAGENET_STD)])
 
 # %% ../nbs/04_data.ipynb #8b01684f

@@ -18,6 +18,7 @@ from timm.models.beit import Beit
 from timm.models.vision_transformer import Attention, Block, VisionTransformer
 from .official import hf_config, hf_state, read_official
 from .settings import SETTINGS, resolve_settings
+from . import __version__
 from .transforms import IMAGENET_MEAN, IMAGENET_STD, JoinPatchSequence, PatchesToSequence, ViTPatchesTransform
 
 # %% auto #0
@@ -29,7 +30,8 @@ __all__ = ['TARGET_LAYERS', 'TARGET_NORMS', 'MODEL_ARGS', 'MODEL_KEYS', 'DECODER
            'normalized_patches', 'model_settings', 'model_from_settings', 'settings_of', 'Data2Vec', 'current_umask',
            'atomic_save', 'load_checkpoint', 'is_ours', 'stored_config', 'check_weights', 'timm_model_name',
            'timm_kwargs', 'encoder_state_dict', 'to_timm', 'timm_pretrained_cfg', 'timm_metadata', 'save_timm',
-           'read_timm_file', 'load_timm', 'timm_load_line', 'save_hf', 'init_from', 'architecture_of']
+           'read_timm_file', 'load_timm', 'timm_load_line', 'hf_preprocessor', 'hf_load_line', 'model_card', 'save_hf',
+           'init_from', 'architecture_of']
 
 # %% ../nbs/02_model.ipynb #e016ff4a
 def attend(q: Tensor, k: Tensor, v: Tensor,    # queries, keys and values `[B, heads, N, d]`
@@ -705,7 +707,7 @@ def to_timm(model: Data2Vec,          # a pretrained model
     return net
 
 def timm_pretrained_cfg(model: Data2Vec) -> dict:
-    "What timm's `resolve_data_config` needs to prepare images as this library's evaluation does: the centred square, bicubic, ImageNet statistics"
+    "What timm's `resolve_data_config` needs to prepare images as this library's evaluation does: the shorter side resized (bicubic), the centred square, ImageNet statistics"
     c = model.config
     return dict(input_size=(c['in_chans'], c['img_size'], c['img_size']), interpolation='bicubic', crop_pct=1.0, crop_mode='center',
                 mean=IMAGENET_MEAN[:c['in_chans']], std=IMAGENET_STD[:c['in_chans']])
@@ -762,16 +764,53 @@ def timm_load_line(path) -> str:
     return f"timm.create_model({t['model']!r}, pretrained=True, pretrained_cfg_overlay=dict({overlay}), " + ', '.join(f'{k}={v!r}' for k, v in t['kwargs'].items()) + ')'
 
 # %% ../nbs/02_model.ipynb #dce83b10
+def hf_preprocessor(model: Data2Vec) -> dict:
+    "transformers' image processor settings that prepare images as this library's evaluation does: the shorter side resized (bicubic), the centred square, ImageNet statistics"
+    side = model.config['img_size']
+    return dict(image_processor_type='BitImageProcessor', do_convert_rgb=True, do_resize=True, size={'shortest_edge': side}, resample=3,
+                do_center_crop=True, crop_size={'height': side, 'width': side}, do_rescale=True, rescale_factor=1 / 255,
+                do_normalize=True, image_mean=list(IMAGENET_MEAN), image_std=list(IMAGENET_STD))
+
+def hf_load_line(model: Data2Vec, folder) -> str:
+    "The line of Python that loads `folder`, as `save_hf` wrote it, in transformers (a mean-pooling model's `fc_norm` is its pooler)"
+    pooler = ', add_pooling_layer=True' if model.config['mean_pooling'] else ''
+    return f"transformers.Data2VecVisionModel.from_pretrained({str(folder)!r}{pooler})"
+
+def model_card(model: Data2Vec,              # the model written
+               folder,                       # where it is written
+               settings: dict | None = None, # the run's settings (its config.yaml), when known
+               last_epoch: dict | None = None) -> str:   # the last row of the run's log.csv, when known
+    "A hub model card (README.md): what the model is, how it was trained and measured, and how to load it"
+    c = model.config
+    form = dict(vit='timm ViT', beit='BEiT').get(c['encoder'], c['encoder'])
+    recipe = 'data2vec 2.0' if c['recipe'] == 'v2' else 'data2vec'
+    lines = ['---', 'library_name: transformers', 'pipeline_tag: image-feature-extraction',
+             'tags: [data2vec, vision, self-supervised-learning, data2vec_vision]', '---', '', '# A data2vec vision encoder', '',
+             f"A Vision Transformer of the {form} form ({c['depth']} blocks of width {c['embed_dim']}, {c['num_heads']} heads, patches of "
+             f"{c['patch_size']} px, images of {c['img_size']} px) pretrained without labels by {recipe}, with "
+             f"[data2vec_vision](https://github.com/data2vec-vision/data2vec_vision) {__version__}.", '']
+    if settings: lines += ['## How it was trained', '', '| setting | value |', '| --- | --- |',
+                           *[f'| {k} | {v} |' for k, v in settings.items()], '']
+    if last_epoch: lines += ['## At the end of training', '', '| ' + ' | '.join(last_epoch) + ' |', '|' + ' --- |' * len(last_epoch),
+                             '| ' + ' | '.join(map(str, last_epoch.values())) + ' |', '']
+    lines += ['## Use', '', '```python', 'import transformers', f"processor = transformers.AutoImageProcessor.from_pretrained({str(folder)!r})",
+              f'model = {hf_load_line(model, folder)}', "features = model(**processor(images=image, return_tensors='pt')).last_hidden_state[:, 1:]",
+              '```', '']
+    return '\n'.join(lines)
+
 def save_hf(model: Data2Vec,          # a model of this library, of either encoder form
-            folder,                   # the folder to write: config.json and model.safetensors
-            teacher: bool = False) -> Path:  # write the EMA teacher instead of the student
-    "Write `model`'s encoder as a folder that `transformers.Data2VecVisionModel.from_pretrained` loads"
+            folder,                   # the folder to write: config.json, model.safetensors, preprocessor_config.json, README.md
+            teacher: bool = False,    # write the EMA teacher instead of the student
+            card: str | None = None) -> Path:   # the model card; `model_card(model, folder)` when None
+    "Write `model`'s encoder as a folder that `transformers.Data2VecVisionModel.from_pretrained` and `AutoImageProcessor` load, with a model card"
     from safetensors.torch import save
     folder, config = Path(folder), hf_config(model.config)                 # refuses a form transformers does not have
     mask_token = model.mask_token if model.config['recipe'] == 'v1' else None   # transformers has one for v1's masked inputs
     state = hf_state((model.teacher if teacher else model.student).state_dict(), mask_token)
     atomic_save(state, folder/'model.safetensors', write=lambda s, f: f.write(save(s, metadata={'format': 'pt'})))
-    atomic_save(config, folder/'config.json', write=lambda c, f: f.write(json.dumps(c, indent=2).encode()))
+    for name, settings in (('config.json', config), ('preprocessor_config.json', hf_preprocessor(model))):
+        atomic_save(settings, folder/name, write=lambda c, f: f.write(json.dumps(c, indent=2).encode()))
+    atomic_save(card or model_card(model, folder), folder/'README.md', write=lambda t, f: f.write(t.encode()))
     return folder
 
 # %% ../nbs/02_model.ipynb #e684f820
