@@ -15,8 +15,8 @@ from .settings import (FEATURE_SETTINGS, FINETUNE_SETTINGS, PRESETS, RECIPES, SE
 # %% auto #0
 __all__ = ['RESUME_CAN_CHANGE', 'STUDENT_FILE', 'add_settings', 'get_parser', 'read_config', 'resumed_settings', 'check_resume',
            'resolve_options', 'folder_looks', 'init_architecture', 'write_config', 'RunFolder', 'run_loggers', 'setup',
-           'fit_and_report', 'pretrain', 'fresh_output', 'extract', 'evaluate', 'finetune', 'export', 'show_warning',
-           'main']
+           'fit_and_report', 'pretrain', 'fresh_output', 'extract', 'evaluate', 'finetune', 'run_record', 'push_to_hub',
+           'export', 'show_warning', 'main']
 
 # %% ../nbs/07_cli.ipynb #967c300c
 def _default_text(s: Setting, value) -> str:
@@ -80,6 +80,8 @@ def get_parser(argv: list | None = None) -> argparse.ArgumentParser:
     export.add_argument('--format', choices=('hf', 'timm'), required=True, help="hf: a transformers folder; timm: a safetensors file.")
     export.add_argument('--out', type=Path, required=True, help="The folder (hf) or file (timm) to write; it must not exist yet.")
     export.add_argument('--teacher', action='store_true', help="Write the EMA teacher (in checkpoint.pt) instead of the student.")
+    export.add_argument('--push-to-hub', metavar='REPO_ID', help="Then upload what was written to this Hugging Face hub repository "
+                                                                "(owner/name; made if it does not exist), as the logged-in user.")
     return parser
 
 # %% ../nbs/07_cli.ipynb #cbbe6149
@@ -424,18 +426,44 @@ def finetune(args: argparse.Namespace):
           f"Load it with: data2vec_vision.load_timm({str(out)!r})\nor with timm alone: {timm_load_line(out)}")
     return learn
 
+def run_record(checkpoint) -> tuple:
+    "The settings (`config.yaml`) and the last row of `log.csv` of the run that wrote `checkpoint`, each None when not beside it"
+    from data2vec_vision.model import is_ours
+    folder = Path(checkpoint).parent
+    if not is_ours(checkpoint): return None, None
+    settings = read_config(folder/'config.yaml') if (folder/'config.yaml').is_file() else None
+    rows = read_settings_file(folder/'log.csv', 'a run log').splitlines() if (folder/'log.csv').is_file() else []
+    return settings, dict(zip(rows[0].split(','), rows[-1].split(','))) if len(rows) > 1 else None
+
+def push_to_hub(path: Path, repo_id: str) -> str:
+    "Upload an exported folder or file to the hub repository `repo_id` (made if missing) as the logged-in user; its URL"
+    try: from huggingface_hub import HfApi
+    except ImportError as e: raise ImportError("--push-to-hub needs huggingface_hub: pip install huggingface_hub") from e
+    api = HfApi()
+    try:
+        url = str(api.create_repo(repo_id, exist_ok=True))
+        if path.is_dir(): api.upload_folder(repo_id=repo_id, folder_path=path, commit_message='Upload data2vec_vision export')
+        else: api.upload_file(path_or_fileobj=path, path_in_repo=path.name, repo_id=repo_id, commit_message='Upload data2vec_vision export')
+    except Exception as e:                                   # offline, no login, no access: the export stays, say how to push it later
+        raise ValueError(f"Could not push to {repo_id} ({type(e).__name__}: {str(e).splitlines()[0][:200] if str(e) else ''}). {path} is "
+                         f"written and kept: log in (`huggingface-cli login` or HF_TOKEN), then `huggingface-cli upload {repo_id} {path}`") from e
+    return url
+
 def export(args: argparse.Namespace) -> Path:
-    "Write the encoder of `args.checkpoint` for transformers (`--format hf`) or timm (`--format timm`)"
-    from data2vec_vision.model import save_hf, save_timm, timm_load_line
+    "Write the encoder of `args.checkpoint` for transformers (`--format hf`) or timm (`--format timm`); with `--push-to-hub`, upload it"
+    from data2vec_vision.model import hf_load_line, model_card, save_hf, save_timm, timm_load_line
+    from data2vec_vision.official import is_hub_id
     fresh_output(args.out)
+    if args.push_to_hub and not is_hub_id(args.push_to_hub):
+        raise ValueError(f"--push-to-hub {args.push_to_hub}: a hub repository is named owner/name, e.g. my-name/my-encoder")
     model = _load(args.checkpoint, args.teacher)
     if args.format == 'hf':
-        save_hf(model, args.out, teacher=args.teacher)
-        pooler = ', add_pooling_layer=True' if model.config['mean_pooling'] else ''   # its fc_norm is transformers' pooler
-        print(f"Wrote {args.out}.\nLoad it with: transformers.Data2VecVisionModel.from_pretrained({str(args.out)!r}{pooler})")
+        save_hf(model, args.out, teacher=args.teacher, card=model_card(model, args.push_to_hub or args.out, *run_record(args.checkpoint)))
+        print(f"Wrote {args.out}.\nLoad it with: {hf_load_line(model, args.out)}")
     else:
         save_timm(model, args.out, teacher=args.teacher)
         print(f"Wrote {args.out}.\nLoad it with: data2vec_vision.load_timm({str(args.out)!r})\nor with timm alone: {timm_load_line(args.out)}")
+    if args.push_to_hub: print(f"Pushed to {push_to_hub(args.out, args.push_to_hub)}")
     return args.out
 
 def show_warning(message, category, filename, lineno, file=None, line=None):
