@@ -8,6 +8,7 @@ Docs: https://data2vec-vision.github.io/data2vec_vision/tracking.html.md"""
 from __future__ import annotations
 import json, math, os, time, warnings
 from pathlib import Path
+import torch
 from fastai.callback.core import Callback
 from fastai.callback.progress import CSVLogger, ProgressCallback
 from fastai.learner import Recorder
@@ -85,6 +86,8 @@ class SkippedImages(Callback):
 def _names(files: list, shown: int = 3) -> str: return ', '.join(map(str, files[:shown])) + (f' and {len(files) - shown} more' if len(files) > shown else '')
 
 # %% ../nbs/13_tracking.ipynb #63e09d36
+def _number(v) -> float: return float(v.detach()) if isinstance(v, torch.Tensor) else float(v)   # a loss still holds its graph
+
 class ScalarLog(Callback):
     "Per-batch loss, lr, tau and spreads, and per-epoch table columns and images/s, handed to `write(scalars, step)`"
     order = Recorder.order + 1          # after the Recorder has made the epoch's row
@@ -97,9 +100,9 @@ class ScalarLog(Callback):
         if not self.training or rank_distrib() != 0: return
         d2v = getattr(self.learn, 'data2vec', None)
         self.images += len(self.xb[0]) // (d2v.n_masks if d2v else 1)
-        scalars = {'train/loss': float(self.loss), 'train/lr': float(self.opt.hypers[-1]['lr'])}
+        scalars = {'train/loss': _number(self.loss), 'train/lr': _number(self.opt.hypers[-1]['lr'])}
         for k in ('tau', 'target_spread', 'pred_spread'):
-            if hasattr(self.learn, k): scalars[f'train/{k}'] = float(getattr(self.learn, k))
+            if hasattr(self.learn, k): scalars[f'train/{k}'] = _number(getattr(self.learn, k))
         self.write(scalars, self.step)
 
     def after_epoch(self):
