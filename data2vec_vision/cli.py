@@ -9,14 +9,14 @@ from __future__ import annotations
 import argparse, json, os, re, sys, time, warnings
 from pathlib import Path
 from . import __version__
-from .settings import (FEATURE_SETTINGS, FINETUNE_SETTINGS, PRESETS, RECIPES, SETTINGS, Setting, coerce,
+from .settings import (FEATURE_SETTINGS, FINETUNE_SETTINGS, GROUPS, PRESETS, RECIPES, SETTINGS, Setting, coerce,
                                       read_settings_file, resolve_command, resolve_settings)
 
 # %% auto #0
-__all__ = ['RESUME_CAN_CHANGE', 'STUDENT_FILE', 'add_settings', 'get_parser', 'read_config', 'resumed_settings', 'check_resume',
-           'resolve_options', 'folder_looks', 'init_architecture', 'write_config', 'RunFolder', 'run_loggers', 'setup',
-           'fit_and_report', 'pretrain', 'fresh_output', 'extract', 'evaluate', 'finetune', 'run_record', 'push_to_hub',
-           'export', 'show_warning', 'main']
+__all__ = ['MODEL_SOURCE', 'RESUME_CAN_CHANGE', 'STUDENT_FILE', 'add_settings', 'get_parser', 'read_config', 'resumed_settings',
+           'check_resume', 'resolve_options', 'folder_looks', 'init_architecture', 'write_config', 'RunFolder',
+           'run_loggers', 'setup', 'fit_and_report', 'pretrain', 'fresh_output', 'extract', 'evaluate', 'finetune',
+           'run_record', 'push_to_hub', 'export', 'show_warning', 'main']
 
 # %% ../nbs/07_cli.ipynb #967c300c
 def _default_text(s: Setting, value) -> str:
@@ -26,13 +26,14 @@ def _default_text(s: Setting, value) -> str:
 def add_settings(parser: argparse.ArgumentParser,  # the (sub)command's parser
                  settings,                         # `Setting`s to add as options
                  defaults: dict):                  # the value each takes when not given, for the help
-    "Add an option per command-line setting; a value not given stays None"
+    "Add an option per command-line setting, under its group's heading; a value not given stays None"
+    settings = [s for s in settings if s.cli]
+    groups = {g: parser.add_argument_group(g) for g in GROUPS if any(s.group == g for s in settings)}
     for s in settings:
-        if not s.cli: continue
         kw = dict(dest=s.name, default=None, help=s.help + _default_text(s, defaults.get(s.name)))
         if s.type is bool: kw['action'] = argparse.BooleanOptionalAction
         else: kw.update(type=s.type, choices=s.choices, metavar=None if s.choices else s.name.upper())
-        parser.add_argument(*(s.flags or (s.option,)), **kw)
+        (groups[s.group] if s.group else parser).add_argument(*(s.flags or (s.option,)), **kw)
 
 def _chosen(argv: list, flag: str, allowed) -> str | None:
     "The value of `flag` in `argv` if it is one of `allowed` (the parser itself reports a wrong one)"
@@ -40,6 +41,9 @@ def _chosen(argv: list, flag: str, allowed) -> str | None:
     pre.add_argument(flag)
     value = getattr(pre.parse_known_args(argv)[0], flag.lstrip('-'))
     return value if value in allowed else None
+
+MODEL_SOURCE = ("A model: a student_{epoch}.pt or checkpoint.pt written by train, a transformers folder, a hub id such as "
+                "facebook/data2vec-vision-base, a BEiT-code .pth or a fairseq data2vec 2.0 .pt.")
 
 def get_parser(argv: list | None = None) -> argparse.ArgumentParser:
     "The parser of `python -m data2vec_vision`; the train help shows the defaults of the `--preset` and `--recipe` in `argv`"
@@ -56,12 +60,12 @@ def get_parser(argv: list | None = None) -> argparse.ArgumentParser:
     feature_defaults = resolve_command(FEATURE_SETTINGS, {})
     extract = commands.add_parser('extract', help="Write the features of every image in a folder",
                                   description="Write the features of every image in a folder")
-    extract.add_argument('checkpoint', type=Path, help="A model: a student_{epoch}.pt or checkpoint.pt written by train, a transformers folder, a BEiT-code .pth, or a hub id.")
+    extract.add_argument('checkpoint', type=Path, help=MODEL_SOURCE)
     extract.add_argument('folder', type=Path, help="Folder of images, searched recursively.")
     extract.add_argument('--out', type=Path, required=True, help="Features file (.npy, added when missing); the file names go beside it as a JSON list (.files.json), which load_features reads back with the features.")
     evaluate = commands.add_parser('evaluate', help="kNN and linear-probe top-1 on a labeled folder",
                                    description="kNN and linear-probe top-1 on a labeled folder with train/<class>/ and val/<class>/")
-    evaluate.add_argument('checkpoint', type=Path, help="A model: a student_{epoch}.pt or checkpoint.pt written by train, a transformers folder, a BEiT-code .pth, or a hub id.")
+    evaluate.add_argument('checkpoint', type=Path, help=MODEL_SOURCE)
     evaluate.add_argument('labeled_folder', type=Path, help="Folder with train/<class>/<image> and val/<class>/<image>.")
     eval_only = ('knn_k', 'temperature', 'probe_epochs')
     add_settings(extract, [s for n, s in FEATURE_SETTINGS.items() if n not in eval_only], feature_defaults)
@@ -70,13 +74,13 @@ def get_parser(argv: list | None = None) -> argparse.ArgumentParser:
                                    description="Fine-tune a pretrained encoder (mean pooling, layer-wise lr decay) on a labeled folder "
                                                "with train/<class>/ and val/<class>/; writes a classifier that timm loads")
     finetune.add_argument('labeled_folder', type=Path, help="Folder with train/<class>/<image> and val/<class>/<image>.")
-    finetune.add_argument('--init', type=Path, required=True, help="The pretrained model: a student_{epoch}.pt or checkpoint.pt written by train, a transformers folder, a BEiT-code .pth, or a hub id.")
+    finetune.add_argument('--init', type=Path, required=True, help=MODEL_SOURCE)
     finetune.add_argument('--teacher', action='store_true', help="Start from the EMA teacher (in checkpoint.pt) instead of the student.")
     add_settings(finetune, FINETUNE_SETTINGS.values(), resolve_command(FINETUNE_SETTINGS, {}))
     export = commands.add_parser('export', help="Write a pretrained encoder for transformers or timm",
                                  description="Write a pretrained encoder as a folder that transformers' Data2VecVisionModel loads "
                                              "(--format hf), or as the safetensors file timm loads (--format timm)")
-    export.add_argument('checkpoint', type=Path, help="A file written by train, a transformers folder, a BEiT-code .pth, or a hub id.")
+    export.add_argument('checkpoint', type=Path, help=MODEL_SOURCE)
     export.add_argument('--format', choices=('hf', 'timm'), required=True, help="hf: a transformers folder; timm: a safetensors file.")
     export.add_argument('--out', type=Path, required=True, help="The folder (hf) or file (timm) to write; it must not exist yet.")
     export.add_argument('--teacher', action='store_true', help="Write the EMA teacher (in checkpoint.pt) instead of the student.")

@@ -12,9 +12,9 @@ from pathlib import Path
 from typing import Any, Callable
 
 # %% auto #0
-__all__ = ['GRAY_PIXEL_LOSS', 'FLAT_CROP_MIN', 'INIT_HEAD_WARMUP', 'INIT_LAYER_DECAY', 'COMPILE_MIN_STEPS', 'NUM_WORKERS',
-           'MODEL_SETTINGS', 'TRAINING_SETTINGS', 'RUN_SETTINGS', 'SETTINGS', 'RECIPES', 'PRESETS', 'MAX_CONFIG_BYTES',
-           'FEATURE_SETTINGS', 'FINETUNE_SETTINGS', 'in_range', 'Setting', 'heads_for', 'top_k_for',
+__all__ = ['GROUPS', 'GRAY_PIXEL_LOSS', 'FLAT_CROP_MIN', 'INIT_HEAD_WARMUP', 'INIT_LAYER_DECAY', 'COMPILE_MIN_STEPS',
+           'NUM_WORKERS', 'MODEL_SETTINGS', 'TRAINING_SETTINGS', 'RUN_SETTINGS', 'SETTINGS', 'RECIPES', 'PRESETS',
+           'MAX_CONFIG_BYTES', 'FEATURE_SETTINGS', 'FINETUNE_SETTINGS', 'in_range', 'Setting', 'heads_for', 'top_k_for',
            'decoder_groups_for', 'recon_weight_for', 'crop_min_for', 'head_warmup_for', 'layer_decay_for',
            'tau_initial_for', 'read_settings_file', 'shown', 'coerce', 'check_together', 'preset_values',
            'resolve_settings', 'resolve_command', 'settings_table']
@@ -48,9 +48,12 @@ class Setting:
     optional: bool = False           # None is a valid value (e.g. "no folder given")
     flags: tuple = ()                # command-line spellings, the first one shown in messages; `--name` when empty
     cli: bool = True                 # whether `train` has it as an option
+    group: str = ''                  # its heading in `train --help`, one of `GROUPS`; '' for the other commands' options
 
     @property
     def option(self) -> str: return self.flags[0] if self.flags else '--' + self.name.replace('_', '-')
+
+GROUPS = ('Run and files', 'Images', 'Model', 'Objective', 'Optimisation', 'Evaluation', 'Hardware')   # `train --help`'s headings, in order
 
 # %% ../nbs/12_settings.ipynb #4d8c0444
 def heads_for(width: int) -> int:
@@ -101,117 +104,117 @@ _device = lambda v: None if re.fullmatch(r'cpu|mps|(cuda|xpu)(:\d+)?', v) else "
 COMPILE_MIN_STEPS = 2000   # optimizer steps from which `compile='auto'` compiles: enough to repay tens of seconds
 
 NUM_WORKERS = Setting('num_workers', int, "Data loading processes; when not given, one per core up to 8 with a GPU, one per four "
-                      "cores on the CPU (see `default_workers`).", optional=True, check=_non_negative)   # train, extract and finetune take it
+                      "cores on the CPU (see `default_workers`).", optional=True, check=_non_negative, group='Hardware')   # train, extract and finetune take it
 
 MODEL_SETTINGS = [
-    Setting('image_size', int, "Side of the square training images, in pixels (a multiple of --patch-size).", check=_at_least_1),
-    Setting('patch_size', int, "Images are split into square patches of this size.", check=_at_least_1),
-    Setting('hidden_dim', int, "Token width of the ViT.", check=_at_least_1, flags=('--hidden-dim', '--embed-dim')),
-    Setting('n_encoders', int, "Number of transformer blocks of the ViT.", check=_at_least_1, flags=('--n-encoders', '--depth')),
+    Setting('image_size', int, "Side of the square training images, in pixels (a multiple of --patch-size).", check=_at_least_1, group='Model'),
+    Setting('patch_size', int, "Images are split into square patches of this size.", check=_at_least_1, group='Model'),
+    Setting('hidden_dim', int, "Token width of the ViT.", check=_at_least_1, flags=('--hidden-dim', '--embed-dim'), group='Model'),
+    Setting('n_encoders', int, "Number of transformer blocks of the ViT.", check=_at_least_1, flags=('--n-encoders', '--depth'), group='Model'),
     Setting('num_heads', int, "Attention heads per block (must divide --hidden-dim).", check=_at_least_1,
-            derive=lambda s: heads_for(s['hidden_dim']), rule="--hidden-dim / 64", depends=('hidden_dim',)),
-    Setting('mlp_ratio', float, "FFN hidden width over the token width.", default=4.0, check=_positive),
-    Setting('in_chans', int, "Image channels.", default=3, check=_at_least_1, cli=False),
-    Setting('dropout', float, "Dropout rate in the student's blocks.", default=0.0, check=_fraction),
-    Setting('drop_path', float, "Stochastic depth of the student, rising linearly to this over the blocks.", default=0.0, check=_fraction),
-    Setting('layer_scale', float, "Initial layer scale of the blocks (data2vec's ViT-B: 1e-4); 0 for none.", default=0.0, check=_non_negative),
+            derive=lambda s: heads_for(s['hidden_dim']), rule="--hidden-dim / 64", depends=('hidden_dim',), group='Model'),
+    Setting('mlp_ratio', float, "FFN hidden width over the token width.", default=4.0, check=_positive, group='Model'),
+    Setting('in_chans', int, "Image channels.", default=3, check=_at_least_1, cli=False, group='Model'),
+    Setting('dropout', float, "Dropout rate in the student's blocks.", default=0.0, check=_fraction, group='Model'),
+    Setting('drop_path', float, "Stochastic depth of the student, rising linearly to this over the blocks.", default=0.0, check=_fraction, group='Model'),
+    Setting('layer_scale', float, "Initial layer scale of the blocks (data2vec's ViT-B: 1e-4); 0 for none.", default=0.0, check=_non_negative, group='Model'),
     Setting('k', int, "Number of top blocks whose outputs are averaged into the targets.", check=_at_least_1,
-            derive=lambda s: top_k_for(s['n_encoders']), rule="half of --n-encoders", depends=('n_encoders',)),
+            derive=lambda s: top_k_for(s['n_encoders']), rule="half of --n-encoders", depends=('n_encoders',), group='Objective'),
     Setting('encoder', str, "Encoder form: timm's ViT (learned absolute positions); BEiT's, as the official data2vec models have it "
             "(relative position bias, query and value biases without a key bias); or data2vec 2.0's (fixed sine-cosine positions, "
             "post-norm blocks; no timm or transformers export). Each trains by either recipe.",
-            default='vit', choices=('vit', 'beit', 'data2vec2')),
+            default='vit', choices=('vit', 'beit', 'data2vec2'), group='Model'),
     Setting('rel_pos_bias', str, "BEiT form: a relative position bias shared by all blocks (the self-supervised checkpoints), "
-            "one per block (the fine-tuned ones), or none.", default='shared', choices=('shared', 'per_block', 'none')),
-    Setting('abs_pos_embed', bool, "BEiT form: add learned absolute positions too (the timm ViT form always has them).", default=False),
+            "one per block (the fine-tuned ones), or none.", default='shared', choices=('shared', 'per_block', 'none'), group='Model'),
+    Setting('abs_pos_embed', bool, "BEiT form: add learned absolute positions too (the timm ViT form always has them).", default=False, group='Model'),
     Setting('mean_pooling', bool, "BEiT form: no final norm; an image's feature is a LayerNorm of its mean patch token (the fine-tuned checkpoints).",
-            default=False),
+            default=False, group='Model'),
     Setting('layer_norm_eps', float, "Epsilon of the encoder's LayerNorms (timm: 1e-6; the official data2vec models: 1e-12).", default=1e-6,
-            check=_positive),
-    Setting('target_layer', str, "Per-block target: the block's output, or its FFN output before the residual.", choices=('block', 'ffn')),
+            check=_positive, group='Model'),
+    Setting('target_layer', str, "Per-block target: the block's output, or its FFN output before the residual.", choices=('block', 'ffn'), group='Objective'),
     Setting('target_norm', str, "Normalisation of each block's target: over channels, over positions, or none.",
-            choices=('layer', 'instance', 'none')),
-    Setting('final_norm', bool, "Layer-normalise the averaged targets.", default=True),
-    Setting('decoder_dim', int, "Channels of data2vec 2.0's decoder.", check=_at_least_1),
-    Setting('decoder_layers', int, "Blocks of data2vec 2.0's decoder.", check=_at_least_1),
+            choices=('layer', 'instance', 'none'), group='Objective'),
+    Setting('final_norm', bool, "Layer-normalise the averaged targets.", default=True, group='Objective'),
+    Setting('decoder_dim', int, "Channels of data2vec 2.0's decoder.", check=_at_least_1, group='Objective'),
+    Setting('decoder_layers', int, "Blocks of data2vec 2.0's decoder.", check=_at_least_1, group='Objective'),
     Setting('decoder_groups', int, "Convolution groups of data2vec 2.0's decoder (must divide --hidden-dim and --decoder-dim).",
             check=_at_least_1, derive=lambda s: decoder_groups_for(s['hidden_dim'], s['decoder_dim']),
-            rule="16, or what divides both widths", depends=('hidden_dim', 'decoder_dim')),
+            rule="16, or what divides both widths", depends=('hidden_dim', 'decoder_dim'), group='Objective'),
     Setting('recon_weight', float, "Weight of an auxiliary loss: a linear layer on the predictions at the masked patches regresses "
             "their pixels, normalised per patch (fairseq's recon_loss; 0 for none, as in the reference recipes).", default=0.0,
             check=_non_negative, derive=lambda s: recon_weight_for(s['recon_weight'], s['colour'], s['background']),
             rule=f"the preset's, {GRAY_PIXEL_LOSS} times that on grayscale images (--colour) or objects on a flat background "
-                 "(--background)", depends=('colour', 'background')),
+                 "(--background)", depends=('colour', 'background'), group='Objective'),
 ]
 
 TRAINING_SETTINGS = [
-    Setting('epochs', int, "Number of training epochs.", default=10, check=_at_least_1),
-    Setting('batch_size', int, "Training batch size (per process).", check=_at_least_1),
+    Setting('epochs', int, "Number of training epochs.", default=10, check=_at_least_1, group='Optimisation'),
+    Setting('batch_size', int, "Training batch size (per process).", check=_at_least_1, group='Optimisation'),
     Setting('mask', str, "Mask shape: BEiT blocks (data2vec), inverse blocks (data2vec 2.0) or uniform random patches.",
-            choices=('block', 'inverse_block', 'random')),
-    Setting('mask_ratio', float, "Share of the patches masked.", check=_open_fraction, flags=('--mask-erase-pct', '--mask-ratio')),
-    Setting('n_masks', int, "Masked copies of each image per batch (data2vec 2.0's multi-mask).", check=_at_least_1),
-    Setting('beta', float, "Smooth L1 loss beta; 0 for L2.", check=_non_negative),
-    Setting('cls_weight', float, "Weight of the CLS token's loss against the image's mean target.", check=_non_negative),
+            choices=('block', 'inverse_block', 'random'), group='Objective'),
+    Setting('mask_ratio', float, "Share of the patches masked.", check=_open_fraction, flags=('--mask-erase-pct', '--mask-ratio'), group='Objective'),
+    Setting('n_masks', int, "Masked copies of each image per batch (data2vec 2.0's multi-mask).", check=_at_least_1, group='Objective'),
+    Setting('beta', float, "Smooth L1 loss beta; 0 for L2.", check=_non_negative, group='Objective'),
+    Setting('cls_weight', float, "Weight of the CLS token's loss against the image's mean target.", check=_non_negative, group='Objective'),
     Setting('tau_initial', float, "Teacher EMA decay at the start.", check=_decay,
             derive=lambda s: tau_initial_for(s['tau_initial'], s['tau_end'], s['init']),
-            rule="the preset's; --tau-end with --init", depends=('tau_end', 'init')),
-    Setting('tau_end', float, "Teacher EMA decay at the end of the ramp and after.", check=_decay),
-    Setting('tau_increase_pct', float, "Share of training over which tau rises from --tau-initial to --tau-end.", check=_decay),
-    Setting('max_lr', float, "Peak learning rate of the one-cycle schedule.", check=_positive, flags=('--max-lr', '--lr')),
+            rule="the preset's; --tau-end with --init", depends=('tau_end', 'init'), group='Objective'),
+    Setting('tau_end', float, "Teacher EMA decay at the end of the ramp and after.", check=_decay, group='Objective'),
+    Setting('tau_increase_pct', float, "Share of training over which tau rises from --tau-initial to --tau-end.", check=_decay, group='Objective'),
+    Setting('max_lr', float, "Peak learning rate of the one-cycle schedule.", check=_positive, flags=('--max-lr', '--lr'), group='Optimisation'),
     Setting('crop_min', float, "Smallest share of the image's area that a training crop covers (a random resized crop, up to the "
             "whole image).", default=0.08, check=in_range(0, 1, lo_open=True), derive=lambda s: crop_min_for(s['crop_min'], s['background']),
-            rule=f"the preset's, at least {FLAT_CROP_MIN} on objects on a flat background (--background)", depends=('background',)),
-    Setting('warmup_pct', float, "Share of training over which the learning rate warms up.", default=0.25, check=_fraction),
+            rule=f"the preset's, at least {FLAT_CROP_MIN} on objects on a flat background (--background)", depends=('background',), group='Images'),
+    Setting('warmup_pct', float, "Share of training over which the learning rate warms up.", default=0.25, check=_fraction, group='Optimisation'),
     Setting('head_warmup_pct', float, "Share of training, at its start, in which the encoder is held as it is and only the "
             "regression head (v1) or decoder (v2) learns.", check=_fraction, derive=lambda s: head_warmup_for(s['init']),
-            rule=f"{INIT_HEAD_WARMUP} with --init, else 0", depends=('init',)),
+            rule=f"{INIT_HEAD_WARMUP} with --init, else 0", depends=('init',), group='Optimisation'),
     Setting('layer_decay', float, "Each encoder layer's learning rate over the next one's: the head and decoder learn at "
             "--max-lr, the top block at --max-lr x this, the patch embedding least; 1 for one rate.", check=in_range(0, 1, lo_open=True),
-            derive=lambda s: layer_decay_for(s['init']), rule=f"{INIT_LAYER_DECAY} with --init, else 1", depends=('init',)),
-    Setting('weight_decay', float, "AdamW weight decay, not on norms, biases and tokens.", default=0.05, check=_non_negative),
-    Setting('grad_accum', int, "Batches per optimizer step.", default=1, check=_at_least_1),
-    Setting('clip', float, "Gradient norm clipping; 0 for none.", default=3.0, check=_non_negative, flags=('--clip-grad',)),
+            derive=lambda s: layer_decay_for(s['init']), rule=f"{INIT_LAYER_DECAY} with --init, else 1", depends=('init',), group='Optimisation'),
+    Setting('weight_decay', float, "AdamW weight decay, not on norms, biases and tokens.", default=0.05, check=_non_negative, group='Optimisation'),
+    Setting('grad_accum', int, "Batches per optimizer step.", default=1, check=_at_least_1, group='Optimisation'),
+    Setting('clip', float, "Gradient norm clipping; 0 for none.", default=3.0, check=_non_negative, flags=('--clip-grad',), group='Optimisation'),
     Setting('precision', str, "Numeric precision of the student: auto measures a few steps in fp32 and bf16 where the "
             "device has bf16 natively and takes the faster (cached per machine and model); else fp16 on a GPU, fp32 on a CPU.",
-            default='auto', choices=('auto', 'fp32', 'bf16', 'fp16')),
+            default='auto', choices=('auto', 'fp32', 'bf16', 'fp16'), group='Hardware'),
     Setting('compile', str, "Compile the student, teacher and decoder with torch.compile (static shapes): faster steps after a "
             f"compilation of tens of seconds. auto compiles a run of at least {COMPILE_MIN_STEPS:,} optimizer steps, where a "
             "compiler is found.",
-            default='auto', choices=('auto', 'on', 'off')),
+            default='auto', choices=('auto', 'on', 'off'), group='Hardware'),
     Setting('teacher_precision', str, "Precision of the teacher's pass: auto is bf16 where the device has it natively "
-            "(GPUs, CPUs with AMX or AVX512-BF16).", default='auto', choices=('auto', 'fp32', 'bf16')),
+            "(GPUs, CPUs with AMX or AVX512-BF16).", default='auto', choices=('auto', 'fp32', 'bf16'), group='Hardware'),
 ]
 
 RUN_SETTINGS = [
-    Setting('input_path', Path, "Folder of images, searched recursively; the built-in sample images when not given.", optional=True, cli=False),
+    Setting('input_path', Path, "Folder of images, searched recursively; the built-in sample images when not given.", optional=True, cli=False, group='Run and files'),
     Setting('colour', str, "Whether the training images are in colour or grayscale; auto looks at a few of them. A grayscale "
             "folder gets a stronger pixel loss (--recon-weight).", default='auto', choices=('auto', 'colour', 'gray'),
-            flags=('--colour', '--color')),
+            flags=('--colour', '--color'), group='Images'),
     Setting('background', str, "Whether the training images show objects on a flat background (glyphs, documents, products on white, "
             "cells) or varied scenes (photos); auto looks at a few of them. Objects on a flat background get larger training crops "
-            "and a stronger pixel loss (--crop-min, --recon-weight).", default='auto', choices=('auto', 'flat', 'varied')),
-    Setting('preset', str, "Model size and training values for every setting not given.", default='cpu'),
+            "and a stronger pixel loss (--crop-min, --recon-weight).", default='auto', choices=('auto', 'flat', 'varied'), group='Images'),
+    Setting('preset', str, "Model size and training values for every setting not given.", default='cpu', group='Run and files'),
     Setting('recipe', str, "data2vec 2.0 (v2: masked patches dropped, inverse block masks, several masks per image, conv decoder) "
-            "or data2vec (v1: mask tokens, block masks, linear head).", default='v2', choices=('v1', 'v2')),
+            "or data2vec (v1: mask tokens, block masks, linear head).", default='v2', choices=('v1', 'v2'), group='Run and files'),
     Setting('checkpoint_out_dir', Path, "Folder for student_{epoch}.pt, checkpoint.pt, config.yaml and the logs.",
-            default=Path('models'), flags=('--checkpoint-out-dir', '--output')),
+            default=Path('models'), flags=('--checkpoint-out-dir', '--output'), group='Run and files'),
     Setting('init', str, "A model to start from: a file written by train, a transformers folder, a BEiT-code .pth, or a hub id such as "
-            "facebook/data2vec-vision-base. Its architecture is taken; the image size may differ.", optional=True),
+            "facebook/data2vec-vision-base. Its architecture is taken; the image size may differ.", optional=True, group='Run and files'),
     Setting('resume_checkpoint', Path, "A checkpoint.pt to continue training from, with the same schedule.", optional=True,
-            flags=('--resume-checkpoint', '--resume')),
-    Setting('save_every', int, "Epochs between checkpoints; the last epoch is always saved.", default=10, check=_at_least_1),
-    Setting('seed', int, "Random seed.", default=0),
+            flags=('--resume-checkpoint', '--resume'), group='Run and files'),
+    Setting('save_every', int, "Epochs between checkpoints; the last epoch is always saved.", default=10, check=_at_least_1, group='Run and files'),
+    Setting('seed', int, "Random seed.", default=0, group='Run and files'),
     NUM_WORKERS,
     Setting('device', str, "Device to train on, e.g. cpu, cuda, cuda:1; a GPU when there is one, when not given.", optional=True,
-            check=_device),
+            check=_device, group='Hardware'),
     Setting('knn_eval_path', Path, "A labeled folder (train/<class>/, val/<class>/): report kNN top-1 on it as training goes.",
-            optional=True),
+            optional=True, group='Evaluation'),
     Setting('knn_every', int, "Epochs between kNN checks with --knn-eval-path; the last epoch is always checked.", default=1,
-            check=_at_least_1),
+            check=_at_least_1, group='Evaluation'),
     Setting('log', str, "Where the per-epoch numbers go: any of csv, tensorboard, wandb, joined by commas.", default='csv',
             check=lambda v: None if v and set(v.split(',')) <= {'csv', 'tensorboard', 'wandb'} else
-                            "must be csv, tensorboard or wandb, or several joined by commas (e.g. csv,tensorboard)"),
+                            "must be csv, tensorboard or wandb, or several joined by commas (e.g. csv,tensorboard)", group='Run and files'),
 ]
 
 SETTINGS = {s.name: s for s in MODEL_SETTINGS + TRAINING_SETTINGS + RUN_SETTINGS}
