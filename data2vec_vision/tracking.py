@@ -36,9 +36,24 @@ class RunLog(CSVLogger):
 
 # %% ../nbs/13_tracking.ipynb #91698b24
 class PlainProgress(Callback):
-    "The epoch table as plain lines, one per epoch, without animated bars"
+    "The epoch table as plain lines, one per epoch, without animated bars; within an epoch, a progress line every `every` seconds"
     order = ProgressCallback.order - 1   # before the CSV log, which hands each line on to this one
-    def before_fit(self): self.old_logger, self.learn.logger, self.header_due = self.logger, self._write, True
+    def __init__(self, every: float = 60.0): self.every = every   # seconds between progress lines within an epoch
+    def before_fit(self):
+        self.old_logger, self.learn.logger, self.header_due = self.logger, self._write, True
+        self.started, self.batches_done = time.perf_counter(), 0
+    def before_epoch(self): self.last_line = time.perf_counter()
+
+    def after_batch(self):
+        if not self.training: return
+        self.batches_done += 1
+        now = time.perf_counter()
+        if now - self.last_line < self.every: return
+        self.last_line, n = now, len(self.dl)
+        rate = self.batches_done / (now - self.started)                        # batches/s of this fit so far
+        left = (self.n_epoch - self.epoch - 1) * n + n - self.iter - 1           # training batches to the end of the run
+        print(f"epoch {self.epoch + 1}/{self.n_epoch}: batch {self.iter + 1}/{n}, {rate * self.dl.bs:.1f} images/s, "
+              f"about {_duration(left / rate)} left in the run", flush=True)
 
     def _write(self, log):
         if self.header_due: self.header_due = False; self._print(self.recorder.metric_names)   # below what the fit's start said
@@ -49,6 +64,8 @@ class PlainProgress(Callback):
         print('  '.join(f'{c:<12}' for c in cells).rstrip(), flush=True)
 
     def after_fit(self): self.learn.logger = self.old_logger
+
+def _duration(seconds: float) -> str: return f"{int(seconds // 3600)}:{int(seconds % 3600 // 60):02d}:{int(seconds % 60):02d}"
 
 # %% ../nbs/13_tracking.ipynb #58814865
 class SkippedImages(Callback):
