@@ -16,7 +16,7 @@ from .settings import (FEATURE_SETTINGS, FINETUNE_SETTINGS, GROUPS, PRESETS, REC
 __all__ = ['MODEL_SOURCE', 'RESUME_CAN_CHANGE', 'STUDENT_FILE', 'add_settings', 'get_parser', 'read_config', 'resumed_settings',
            'check_resume', 'resolve_options', 'folder_looks', 'init_architecture', 'write_config', 'RunFolder',
            'run_loggers', 'setup', 'fit_and_report', 'pretrain', 'fresh_output', 'extract', 'evaluate', 'finetune',
-           'run_record', 'push_to_hub', 'export', 'show_warning', 'main']
+           'run_record', 'push_to_hub', 'export', 'plot', 'show_warning', 'main']
 
 # %% ../nbs/07_cli.ipynb #967c300c
 def _default_text(s: Setting, value) -> str:
@@ -86,6 +86,10 @@ def get_parser(argv: list | None = None) -> argparse.ArgumentParser:
     export.add_argument('--teacher', action='store_true', help="Write the EMA teacher (in checkpoint.pt) instead of the student.")
     export.add_argument('--push-to-hub', metavar='REPO_ID', help="Then upload what was written to this Hugging Face hub repository "
                                                                 "(owner/name; made if it does not exist), as the logged-in user.")
+    plot = commands.add_parser('plot', help="Draw a run's log.csv into a PNG", description="Draw a run's log.csv epoch by epoch "
+                               "(losses, teacher decay tau, target and prediction spreads, kNN when measured) into a PNG")
+    plot.add_argument('run_folder', type=Path, help="The folder a train run wrote (its --checkpoint-out-dir).")
+    plot.add_argument('--out', type=Path, help="The PNG to write; log.png in the run's folder when not given.")
     return parser
 
 # %% ../nbs/07_cli.ipynb #cbbe6149
@@ -470,6 +474,13 @@ def export(args: argparse.Namespace) -> Path:
     if args.push_to_hub: print(f"Pushed to {push_to_hub(args.out, args.push_to_hub)}")
     return args.out
 
+def plot(args: argparse.Namespace) -> Path:
+    "Draw the log.csv of the run in `args.run_folder` into a PNG; its path"
+    from data2vec_vision.tracking import plot_run
+    out = plot_run(args.run_folder, args.out)
+    print(f"Wrote {out}")
+    return out
+
 def show_warning(message, category, filename, lineno, file=None, line=None):
     "A warning as the command line prints it: `warning: ...`, without Python's source file, line number and line of code"
     print(f"warning: {message}", file=file or sys.stderr, flush=True)
@@ -482,7 +493,7 @@ def main(argv=None):
     with warnings.catch_warnings():   # fastai's import calls `torch.jit.script`, which torch deprecates: not about the user's run
         warnings.filterwarnings('ignore', message='`torch.jit.script` is deprecated', category=FutureWarning)
         import fastai.learner
-    commands = dict(extract=extract, evaluate=evaluate, finetune=finetune, export=export)
+    commands = dict(extract=extract, evaluate=evaluate, finetune=finetune, export=export, plot=plot)
     with warnings.catch_warnings():   # put back when the command ends: a Python caller keeps its own format
         warnings.showwarning = show_warning
         try:

@@ -15,9 +15,11 @@ from fastai.learner import Recorder
 from fastai.torch_core import rank_distrib
 from .distributed import all_ranks
 from .model import atomic_save
+from .settings import read_settings_file
 
 # %% auto #0
-__all__ = ['RunLog', 'PlainProgress', 'SkippedImages', 'ScalarLog', 'check_backends', 'TensorBoardLog', 'WandbLog']
+__all__ = ['PLOT_PANELS', 'RunLog', 'PlainProgress', 'SkippedImages', 'plot_run', 'ScalarLog', 'check_backends', 'TensorBoardLog',
+           'WandbLog']
 
 # %% ../nbs/13_tracking.ipynb #6ea2ca3a
 class RunLog(CSVLogger):
@@ -101,6 +103,35 @@ class SkippedImages(Callback):
                       f"{self.path}: it trained on {train} images")
 
 def _names(files: list, shown: int = 3) -> str: return ', '.join(map(str, files[:shown])) + (f' and {len(files) - shown} more' if len(files) > shown else '')
+
+# %% ../nbs/13_tracking.ipynb #2f2663b1
+PLOT_PANELS = {'loss': ('train_loss', 'valid_loss'), 'teacher decay tau': ('tau',), 'spread': ('target_spread', 'pred_spread'),
+               'kNN top-1': ('knn',)}   # a panel for each group of log.csv's columns that a run has
+
+def plot_run(folder,            # a run's folder, with the log.csv that train writes (--log csv, the default)
+             out=None) -> Path: # the PNG to write; `log.png` in the folder when None
+    "Draw a run's log.csv epoch by epoch, a panel for each of `PLOT_PANELS` the run logged, into a PNG (written atomically)"
+    import csv, io
+    from matplotlib.figure import Figure
+    folder = Path(folder)
+    if not (folder/'log.csv').is_file(): raise FileNotFoundError(f"{folder} has no log.csv: pass the folder of a run that train wrote (with --log csv, the default)")
+    rows = list(csv.DictReader(io.StringIO(read_settings_file(folder/'log.csv', 'a run log'))))
+    panels = {title: [c for c in cols if rows and c in rows[0]] for title, cols in PLOT_PANELS.items()}
+    panels = {title: cols for title, cols in panels.items() if cols}
+    if not panels: raise ValueError(f"{folder/'log.csv'} holds no epoch that finished: nothing to draw yet")
+    fig = Figure(figsize=(3.6 * len(panels), 3.0), layout='constrained')
+    for ax, (title, cols) in zip(fig.subplots(1, len(panels), squeeze=False)[0], panels.items()):
+        for c in cols: ax.plot([int(r['epoch']) for r in rows], [_float(r[c]) for r in rows], marker='.', label=c)
+        ax.set_title(title, fontsize=10); ax.set_xlabel('epoch')
+        if len(cols) > 1: ax.legend(fontsize=8)
+    buf = io.BytesIO(); fig.savefig(buf, format='png', dpi=100)
+    out = Path(out) if out else folder/'log.png'
+    atomic_save(buf.getvalue(), out, write=lambda data, f: f.write(data))
+    return out
+
+def _float(v: str) -> float:
+    try: return float(v)
+    except ValueError: return math.nan                      # an empty cell: not measured that epoch
 
 # %% ../nbs/13_tracking.ipynb #63e09d36
 def _number(v) -> float: return float(v.detach()) if isinstance(v, torch.Tensor) else float(v)   # a loss still holds its graph
