@@ -425,7 +425,7 @@ def finetune(args: argparse.Namespace):
     model = _load(args.init, args.teacher)
     dls = classification_dataloaders(args.labeled_folder, s['image_size'] or model.config['img_size'], s['batch_size'],
                                      num_workers=s['num_workers'], device=process_device(s['device']))
-    learn = classifier_learner(dls, model, teacher=args.teacher, drop_path=s['drop_path'], label_smoothing=s['label_smoothing'],
+    learn = classifier_learner(dls, model, teacher=args.teacher, img_size=s['image_size'], drop_path=s['drop_path'], label_smoothing=s['label_smoothing'],
                                weight_decay=s['weight_decay'], precision=s['precision'])
     if not sys.stdout.isatty(): learn.remove_cb(ProgressCallback); learn.add_cb(PlainProgress())
     fine_tune_vit(learn, s['epochs'], s['lr'], s['layer_decay'], s['freeze_epochs'])

@@ -6,7 +6,7 @@ Docs: https://data2vec-vision.github.io/data2vec_vision/finetune.html.md"""
 
 # %% ../nbs/10_finetune.ipynb #cff29fe7
 from __future__ import annotations
-import json
+import copy, json
 from pathlib import Path
 from functools import partial
 import torch
@@ -22,13 +22,13 @@ import fastai.callback.schedule   # Learner.fine_tune
 from torch import nn
 from .data import ImageFolder, default_workers, eval_transforms, labeled_split, pretrain_transforms
 from .learner import BF16Autocast, NoWeightDecay, resolve_precision
-from .model import Data2Vec, atomic_save, timm_metadata, to_timm
+from .model import Data2Vec, atomic_save, init_from, timm_metadata, to_timm
 from .official import read_official_head
 from .settings import FINETUNE_SETTINGS
 
 # %% auto #0
-__all__ = ['classification_dataloaders', 'vit_param_groups', 'classifier_learner', 'fine_tune_vit', 'save_classifier',
-           'official_classifier']
+__all__ = ['classification_dataloaders', 'vit_param_groups', 'at_image_size', 'classifier_learner', 'fine_tune_vit',
+           'save_classifier', 'official_classifier']
 
 # %% ../nbs/10_finetune.ipynb #a912870c
 def classification_dataloaders(path,                      # labeled folder with `train/<class>/` and `val/<class>/`
@@ -59,10 +59,19 @@ def vit_param_groups(vit: nn.Module) -> list:   # a timm `VisionTransformer` or 
     return [embeddings] + blocks + [top]
 
 # %% ../nbs/10_finetune.ipynb #60c26ef9
+def at_image_size(model: Data2Vec,    # a pretrained model
+                  img_size: int,      # the side of the images it is to take
+                  teacher: bool = False) -> Data2Vec:   # take the EMA teacher's encoder instead of the student's
+    "`model`'s encoder (student or teacher) as the student of a model for `img_size` px images, its position tables resized"
+    source = copy.deepcopy(model)
+    if teacher: source.student.load_state_dict(source.teacher.state_dict())
+    return init_from(Data2Vec(**{**model.config, 'img_size': img_size}), source)
+
 def classifier_learner(dls,                       # `DataLoaders` of `(image, label)`, e.g. from `classification_dataloaders`
                        model: Data2Vec,           # a pretrained (or, for a baseline, freshly made) model
                        n_classes: int | None = None,  # number of classes; `len(dls.vocab)` when None
                        teacher: bool = False,     # start from the EMA teacher instead of the student
+                       img_size: int | None = None,  # side of the images; the model's when None (its position tables resized to another)
                        drop_path: float = FINETUNE_SETTINGS['drop_path'].default,  # stochastic depth of the classifier's blocks
                        label_smoothing: float = FINETUNE_SETTINGS['label_smoothing'].default,  # cross-entropy label smoothing
                        weight_decay: float = FINETUNE_SETTINGS['weight_decay'].default,  # AdamW weight decay (not on norms, biases and tokens)
@@ -71,6 +80,7 @@ def classifier_learner(dls,                       # `DataLoaders` of `(image, la
                        cbs=None,                  # more callbacks
                        **kwargs) -> Learner:      # passed to `Learner`
     "A fastai `Learner` fine-tuning `model`'s encoder as a timm ViT classifier (mean pooling, LayerNorm, Linear)"
+    if img_size and img_size != model.config['img_size']: model, teacher = at_image_size(model, img_size, teacher), False
     vit = to_timm(model, teacher=teacher, num_classes=n_classes or len(dls.vocab), global_pool='avg', drop_path_rate=drop_path)
     cbs = [NoWeightDecay()] + list(cbs or [])
     if clip: cbs.append(GradientClip(clip))
