@@ -265,6 +265,7 @@ def data2vec_learner(dls,                        # `DataLoaders` of images `(xb,
                      teacher_precision: str | None = None,  # the teacher's: 'auto' (bf16 where native), 'fp32' or 'bf16'
                      compile: str | None = None,       # 'on': compile the student, teacher and decoder (`compile_model`); 'auto': long runs
                      init=None,                  # trained weights to start the encoder from: a `Data2Vec`, or what `Data2Vec.from_pretrained` takes
+                     init_head: bool = False,    # start the regression head or decoder from `init`'s too (an earlier run of this library, same recipe)
                      head_warmup_pct: float | None = None,  # share of training in which only the head (or decoder) learns
                      layer_decay: float | None = None, # each encoder layer's learning rate over the next one's
                      cbs=None,                   # more callbacks
@@ -275,7 +276,7 @@ def data2vec_learner(dls,                        # `DataLoaders` of images `(xb,
                          weight_decay=weight_decay, grad_accum=grad_accum, clip=clip, precision=precision,
                          teacher_precision=teacher_precision, compile=compile, head_warmup_pct=head_warmup_pct, layer_decay=layer_decay,
                          init=None if init is None else 'Data2Vec' if isinstance(init, Data2Vec) else str(init))
-    if init is not None: init_from(model, init if isinstance(init, Data2Vec) else Data2Vec.from_pretrained(init))
+    if init is not None: init_from(model, init if isinstance(init, Data2Vec) else Data2Vec.from_pretrained(init), head=init_head)
     if s['compile'] == 'on': compile_model(model)
     mask_fn = partial(MASKS[s['mask']] if isinstance(s['mask'], str) else s['mask'], mask_ratio=s['mask_ratio'])
     teacher_bf16 = resolve_teacher_precision(s['teacher_precision'], dls.device or 'cpu') == 'bf16'

@@ -815,8 +815,9 @@ def save_hf(model: Data2Vec,          # a model of this library, of either encod
 
 # %% ../nbs/02_model.ipynb #e684f820
 def init_from(model: Data2Vec,      # the model a run trains, built from the run's settings
-              source: Data2Vec):    # the model whose encoder it starts from
-    "Start `model`'s student and teacher (and mask token) from `source`'s encoder; positions resized to `model`'s grid"
+              source: Data2Vec,     # the model whose encoder it starts from
+              head: bool = False):  # also its regression head (v1) or decoder and pixel head (v2), where they are of the same recipe and shapes
+    "Start `model`'s student and teacher (and mask token, and with `head` its head) from `source`'s; positions resized to `model`'s grid"
     state = source.student.state_dict()
     grid, old = model.student.grid, source.student.grid
     for name, value in list(state.items()):
@@ -827,6 +828,10 @@ def init_from(model: Data2Vec,      # the model a run trains, built from the run
     model.teacher.load_state_dict(model.student.state_dict())
     if model.config['recipe'] == 'v1' and source.config['recipe'] == 'v1':
         with torch.no_grad(): model.mask_token.copy_(source.mask_token)
+    for name in ('head', 'pixel_head') if head and model.config['recipe'] == source.config['recipe'] else ():
+        ours, theirs = getattr(model, name, None), getattr(source, name, None)
+        if ours is not None and theirs is not None and {k: v.shape for k, v in ours.state_dict().items()} == {k: v.shape for k, v in theirs.state_dict().items()}:
+            ours.load_state_dict(theirs.state_dict())
     return model
 
 ARCHITECTURE = ('patch_size', 'in_chans', 'hidden_dim', 'n_encoders', 'num_heads', 'mlp_ratio', 'layer_scale', 'encoder',
