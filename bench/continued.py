@@ -3,6 +3,8 @@ run from scratch of the same length, without ever falling below its start on the
 
     python bench/continued.py source ../shared/data/imagenette --work /tmp/cp --epochs 15
     python bench/continued.py targets ../shared/data/imagenette --work /tmp/cp --epochs 5
+    python bench/continued.py targets ../shared/data/imagenette --work /tmp/cp --only gray 48 --schedules new --tag _own \
+        --init /tmp/cp/source/student_21.pt --curves /tmp/cp/continued_own.json
 
 `source` makes the weights a user would start from, the way a user would: `train` on imagenette at 64 px in colour
 (the command line's defaults, the cpu preset), kNN on imagenette's val split as it goes, then `export --format hf`
@@ -77,7 +79,7 @@ SCHEDULES = {   # folder: (row, train options; None for a run from scratch)
 }
 
 def targets(a):
-    source_folder, init = labeled_folder(a.path, a.work, 64, gray=False), a.work/'source_hf'
+    source_folder, init = labeled_folder(a.path, a.work, 64, gray=False), a.init or a.work/'source_hf'
     cells = {'imagenette gray 64 px': (labeled_folder(a.path, a.work, 64, gray=True, count=a.count), 64),
              'imagenette colour 48 px': (labeled_folder(a.path, a.work, 48, gray=False, count=a.count), 48),
              'digits (scikit-learn) 64 px': (digits_folder(a.work), 64)}
@@ -122,6 +124,8 @@ def main():
     p.add_argument('--only', nargs='*', help="targets whose name holds one of these words")
     p.add_argument('--curves', type=Path, default=Path('continued.json'), help="JSON file for every check of every run (default: continued.json)")
     p.add_argument('--train-options', default='', help="more train options, one string (default: none)")
+    p.add_argument('--init', type=Path, help="the weights the targets continue from (default: WORK/source_hf, the source exported for "
+                                            "transformers; WORK/source/student_N.pt continues the source run itself, its decoder included)")
     a = p.parse_args()
     a.work.mkdir(parents=True, exist_ok=True)
     dict(source=source, targets=targets)[a.step](a)

@@ -292,13 +292,12 @@ def setup(args: argparse.Namespace):
 def _build(s: argparse.Namespace, folder, monitor):
     "The `Learner` and start epoch for the resolved settings `s`"
     import inspect
-    from fastai.callback.progress import ProgressCallback
     from fastai.torch_core import num_distrib, rank_distrib, set_seed
     from data2vec_vision.data import pretrain_dataloaders, sample_images
     from data2vec_vision.distributed import process_device
     from data2vec_vision.learner import Data2VecCheckpoint, data2vec_learner, resume
     from data2vec_vision.model import is_ours, model_from_settings
-    from data2vec_vision.tracking import PlainProgress, SkippedImages
+    from data2vec_vision.tracking import SkippedImages
     set_seed(s.seed)                                           # the same split and initial weights in every process
     device = process_device(s.device)
     path = s.input_path or sample_images()
@@ -319,9 +318,6 @@ def _build(s: argparse.Namespace, folder, monitor):
     learner_args['init'] = s.source_model                      # loaded already; None on resume, where the checkpoint holds the weights
     learner_args['init_head'] = s.source_model is not None and is_ours(s.init)   # an earlier run's head or decoder fits its encoder
     learn = data2vec_learner(dls, model, **learner_args, cbs=cbs)
-    if not sys.stdout.isatty():
-        learn.remove_cb(ProgressCallback)
-        if rank == 0: learn.add_cb(PlainProgress())               # rank 0 speaks for every process
     start = resume(learn, s.resume_checkpoint) if s.resume_checkpoint else 0
     batch = f"{n_procs} processes x batch {s.batch_size} = global batch {n_procs * s.batch_size}" if n_procs > 1 else f"batch {s.batch_size}"
     if rank == 0:
@@ -414,12 +410,10 @@ def evaluate(args: argparse.Namespace) -> dict:
 
 def finetune(args: argparse.Namespace):
     "Fine-tune the pretrained encoder in `args.init` on `args.labeled_folder` and write the classifier; returns the `Learner`"
-    from fastai.callback.progress import ProgressCallback
     from fastai.torch_core import set_seed
     from data2vec_vision.distributed import process_device
     from data2vec_vision.finetune import classification_dataloaders, classifier_learner, fine_tune_vit, save_classifier
     from data2vec_vision.model import timm_load_line
-    from data2vec_vision.tracking import PlainProgress
     s = resolve_command(FINETUNE_SETTINGS, _given(args, FINETUNE_SETTINGS))
     out = fresh_output(s['out'])                               # before the training it would hold
     set_seed(s['seed'])
@@ -428,7 +422,6 @@ def finetune(args: argparse.Namespace):
                                      num_workers=s['num_workers'], device=process_device(s['device']))
     learn = classifier_learner(dls, model, teacher=args.teacher, img_size=s['image_size'], drop_path=s['drop_path'], label_smoothing=s['label_smoothing'],
                                weight_decay=s['weight_decay'], precision=s['precision'])
-    if not sys.stdout.isatty(): learn.remove_cb(ProgressCallback); learn.add_cb(PlainProgress())
     fine_tune_vit(learn, s['epochs'], s['lr'], s['layer_decay'], s['freeze_epochs'])
     save_classifier(learn, model, out)
     print(f"Saved the classifier ({len(dls.vocab)} classes, validation accuracy {float(learn.recorder.values[-1][-1]):.3f}) to {out}.\n"

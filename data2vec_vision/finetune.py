@@ -25,6 +25,7 @@ from .learner import BF16Autocast, NoWeightDecay, resolve_precision
 from .model import Data2Vec, atomic_save, init_from, timm_metadata, to_timm
 from .official import read_official_head
 from .settings import FINETUNE_SETTINGS
+from .tracking import plain_when_piped
 
 # %% auto #0
 __all__ = ['classification_dataloaders', 'vit_param_groups', 'at_image_size', 'classifier_learner', 'fine_tune_vit',
@@ -85,9 +86,9 @@ def classifier_learner(dls,                       # `DataLoaders` of `(image, la
     cbs = [NoWeightDecay()] + list(cbs or [])
     if clip: cbs.append(GradientClip(clip))
     if resolve_precision(precision, dls.device or 'cpu') == 'bf16': cbs.append(BF16Autocast())
-    return Learner(dls, vit, loss_func=CrossEntropyLossFlat(label_smoothing=label_smoothing),
+    return plain_when_piped(Learner(dls, vit, loss_func=CrossEntropyLossFlat(label_smoothing=label_smoothing),
                    opt_func=partial(Adam, sqr_mom=0.999, eps=1e-8), splitter=vit_param_groups, wd=weight_decay,
-                   metrics=accuracy, cbs=cbs, **kwargs)
+                   metrics=accuracy, cbs=cbs, **kwargs))
 
 def fine_tune_vit(learn: Learner,         # from `classifier_learner`
                   epochs: int,            # epochs with the whole model training

@@ -25,6 +25,7 @@ from .distributed import all_ranks, unwrap
 from .masking import block_mask, inverse_block_mask, random_mask
 from .model import Data2Vec, check_weights, init_from, load_checkpoint, settings_of, stored_config
 from .settings import COMPILE_MIN_STEPS, resolve_settings
+from .tracking import plain_when_piped
 from . import __version__
 
 # %% auto #0
@@ -299,7 +300,7 @@ def data2vec_learner(dls,                        # `DataLoaders` of images `(xb,
     learn = Learner(dls, model, loss_func=Data2VecLoss(s['beta'], s['cls_weight'], model.config['recon_weight']), opt_func=partial(Adam, sqr_mom=0.999, eps=1e-8),
                     splitter=layer_groups if layered else trainable, lr=lr, wd=s['weight_decay'], metrics=metrics, cbs=cbs, **kwargs)
     learn.settings, learn.precision, learn.compiled = s, precision, s['compile'] == 'on'
-    return learn
+    return plain_when_piped(learn)
 
 def _epoch_mean(d2v: Data2VecCallback, key: str) -> float:
     "Mean of `key` over the batches of the last epoch"

@@ -6,20 +6,21 @@ Docs: https://data2vec-vision.github.io/data2vec_vision/tracking.html.md"""
 
 # %% ../nbs/13_tracking.ipynb #2f82caca
 from __future__ import annotations
-import json, math, os, time, warnings
+import json, math, os, sys, time, warnings
 from pathlib import Path
 import torch
+from fastcore.basics import noop
 from fastai.callback.core import Callback
 from fastai.callback.progress import CSVLogger, ProgressCallback
-from fastai.learner import Recorder
+from fastai.learner import Learner, Recorder
 from fastai.torch_core import rank_distrib
 from .distributed import all_ranks
 from .model import atomic_save
 from .settings import read_settings_file
 
 # %% auto #0
-__all__ = ['PLOT_PANELS', 'RunLog', 'PlainProgress', 'SkippedImages', 'plot_run', 'ScalarLog', 'check_backends', 'TensorBoardLog',
-           'WandbLog']
+__all__ = ['PLOT_PANELS', 'RunLog', 'PlainProgress', 'plain_when_piped', 'SkippedImages', 'plot_run', 'ScalarLog',
+           'check_backends', 'TensorBoardLog', 'WandbLog']
 
 # %% ../nbs/13_tracking.ipynb #6ea2ca3a
 class RunLog(CSVLogger):
@@ -42,12 +43,13 @@ class PlainProgress(Callback):
     order = ProgressCallback.order - 1   # before the CSV log, which hands each line on to this one
     def __init__(self, every: float = 60.0): self.every = every   # seconds between progress lines within an epoch
     def before_fit(self):
-        self.old_logger, self.learn.logger, self.header_due = self.logger, self._write, True
+        self.quiet = self.logger is noop                                       # inside `learn.no_logging()`
+        if not self.quiet: self.old_logger, self.learn.logger, self.header_due = self.logger, self._write, True
         self.started, self.batches_done = time.perf_counter(), 0
     def before_epoch(self): self.last_line = time.perf_counter()
 
     def after_batch(self):
-        if not self.training: return
+        if not self.training or self.quiet: return
         self.batches_done += 1
         now = time.perf_counter()
         if now - self.last_line < self.every: return
@@ -65,7 +67,16 @@ class PlainProgress(Callback):
         cells = [f'{v:.6f}' if isinstance(v, float) else str(v) for v in log]
         print('  '.join(f'{c:<12}' for c in cells).rstrip(), flush=True)
 
-    def after_fit(self): self.learn.logger = self.old_logger
+    def after_fit(self):
+        if not self.quiet: self.learn.logger = self.old_logger
+
+def plain_when_piped(learn: Learner) -> Learner:
+    "`learn` with fastai's progress bar swapped for `PlainProgress` (on rank 0 only) when the output is neither a terminal nor a notebook"
+    from fastprogress.fastprogress import IN_NOTEBOOK
+    if sys.stdout.isatty() or IN_NOTEBOOK: return learn
+    learn.remove_cb(ProgressCallback)
+    if rank_distrib() == 0: learn.add_cb(PlainProgress())                  # rank 0 speaks for every process
+    return learn
 
 def _duration(seconds: float) -> str: return f"{int(seconds // 3600)}:{int(seconds % 3600 // 60):02d}:{int(seconds % 60):02d}"
 
