@@ -184,7 +184,7 @@ def init_architecture(init: str, given: dict) -> tuple:
     if clash:
         raise ValueError(f"--init {init} fixes the architecture: " + '; '.join(f"{SETTINGS[n].option} {given[n]} here, {architecture[n]} "
                          f"there" for n in clash) + ". Leave these options out (the image size may differ)")
-    recipe = {'recipe': 'v1'} if architecture['encoder'] == 'beit' and given.get('recipe') is None else {}
+    recipe = {'recipe': source.config['recipe']} if given.get('recipe') is None else {}   # as the source was trained (official: as published)
     return source, {**architecture, **recipe}
 
 def write_config(settings: dict, path) -> Path:

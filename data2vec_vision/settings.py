@@ -196,7 +196,8 @@ RUN_SETTINGS = [
             "and a stronger pixel loss (--crop-min, --recon-weight).", default='auto', choices=('auto', 'flat', 'varied'), group='Images'),
     Setting('preset', str, "Model size and training values for every setting not given.", default='cpu', group='Run and files'),
     Setting('recipe', str, "data2vec 2.0 (v2: masked patches dropped, inverse block masks, several masks per image, conv decoder) "
-            "or data2vec (v1: mask tokens, block masks, linear head).", default='v2', choices=('v1', 'v2'), group='Run and files'),
+            "or data2vec (v1: mask tokens, block masks, linear head); with --init, the recipe the source was trained by (the official "
+            "models: v1; data2vec 2.0's fairseq checkpoints: v2).", default='v2', choices=('v1', 'v2'), group='Run and files'),
     Setting('checkpoint_out_dir', Path, "Folder for student_{epoch}.pt, checkpoint.pt, config.yaml and the logs.",
             default=Path('models'), flags=('--checkpoint-out-dir', '--output'), group='Run and files'),
     Setting('init', str, "A model to start from: a file written by train, a transformers folder, a BEiT-code .pth, or a hub id such as "
