@@ -296,7 +296,7 @@ def _build(s: argparse.Namespace, folder, monitor):
     from data2vec_vision.data import pretrain_dataloaders, sample_images
     from data2vec_vision.distributed import process_device
     from data2vec_vision.learner import Data2VecCheckpoint, data2vec_learner, resume
-    from data2vec_vision.model import is_ours, model_from_settings
+    from data2vec_vision.model import model_from_settings
     from data2vec_vision.tracking import SkippedImages
     set_seed(s.seed)                                           # the same split and initial weights in every process
     device = process_device(s.device)
@@ -316,7 +316,7 @@ def _build(s: argparse.Namespace, folder, monitor):
     if monitor: cbs.append(monitor)
     learner_args = {k: getattr(s, k) for k in inspect.signature(data2vec_learner).parameters if k in SETTINGS}
     learner_args['init'] = s.source_model                      # loaded already; None on resume, where the checkpoint holds the weights
-    learner_args['init_head'] = s.source_model is not None and is_ours(s.init)   # an earlier run's head or decoder fits its encoder
+    learner_args['init_head'] = getattr(s.source_model, 'trained_head', False)   # an earlier run's head or decoder fits its encoder
     learn = data2vec_learner(dls, model, **learner_args, cbs=cbs)
     start = resume(learn, s.resume_checkpoint) if s.resume_checkpoint else 0
     batch = f"{n_procs} processes x batch {s.batch_size} = global batch {n_procs * s.batch_size}" if n_procs > 1 else f"batch {s.batch_size}"

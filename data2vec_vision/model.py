@@ -16,7 +16,7 @@ from fastcore.basics import patch
 from timm.layers import DropPath, Mlp, PatchEmbed, resample_abs_pos_embed, trunc_normal_
 from timm.models.beit import Beit
 from timm.models.vision_transformer import Attention, Block, VisionTransformer
-from .official import hf_config, hf_state, read_official
+from .official import HEAD_FILE, OBJECTIVE, hf_config, hf_state, read_official
 from .settings import SETTINGS, resolve_settings
 from . import __version__
 from .transforms import IMAGENET_MEAN, IMAGENET_STD, JoinPatchSequence, PatchesToSequence, ViTPatchesTransform
@@ -491,6 +491,7 @@ class Data2Vec(nn.Module):
                  background: str | None = None,   # 'flat' for objects on a flat background: `recon_weight` then follows the command line's rule for them
                  preset: str | None = None):      # what every argument left at None takes its value from (see `settings`)
         super().__init__()
+        self.trained_head = False            # whether the head holds training (an earlier run's), set by `from_pretrained`
         c = self.config = model_settings(img_size=img_size, patch_size=patch_size, in_chans=in_chans, embed_dim=embed_dim,
                                          depth=depth, num_heads=num_heads, mlp_ratio=mlp_ratio, dropout=dropout,
                                          drop_path=drop_path, layer_scale=layer_scale, encoder=encoder, rel_pos_bias=rel_pos_bias,
@@ -648,6 +649,7 @@ def _with_encoder(cls, settings: dict, state: dict, source) -> Data2Vec:
     model = cls(**settings)
     model.load_state_dict(state, strict=False)                                 # the head (and perhaps the mask token) stay new
     model.teacher.load_state_dict(model.student.state_dict())
+    model.trained_head = any(k.startswith('head.') for k in state)            # kept beside an export of this library
     return model.eval()
 
 @patch(cls_method=True)
@@ -667,6 +669,7 @@ def from_pretrained(cls: Data2Vec,
     check_weights(state, expected, path)
     model = cls(**config)
     model.load_state_dict(state)
+    model.trained_head = True
     return model.to(map_location or 'cpu').eval()
 
 # %% ../nbs/02_model.ipynb #5574df9f
@@ -799,7 +802,7 @@ def model_card(model: Data2Vec,              # the model written
     return '\n'.join(lines)
 
 def save_hf(model: Data2Vec,          # a model of this library, of either encoder form
-            folder,                   # the folder to write: config.json, model.safetensors, preprocessor_config.json, README.md
+            folder,                   # the folder to write: config.json, model.safetensors, preprocessor_config.json, README.md, and `HEAD_FILE`
             teacher: bool = False,    # write the EMA teacher instead of the student
             card: str | None = None) -> Path:   # the model card; `model_card(model, folder)` when None
     "Write `model`'s encoder as a folder that `transformers.Data2VecVisionModel.from_pretrained` and `AutoImageProcessor` load, with a model card"
@@ -810,6 +813,10 @@ def save_hf(model: Data2Vec,          # a model of this library, of either encod
     atomic_save(state, folder/'model.safetensors', write=lambda s, f: f.write(save(s, metadata={'format': 'pt'})))
     for name, settings in (('config.json', config), ('preprocessor_config.json', hf_preprocessor(model))):
         atomic_save(settings, folder/name, write=lambda c, f: f.write(json.dumps(c, indent=2).encode()))
+    if model.trained_head:                                                 # what a run from this folder needs to go on as this one trained
+        head = {k: v.detach().contiguous().cpu() for k, v in model.state_dict().items() if k.startswith(('head.', 'pixel_head.'))}
+        objective = json.dumps({k: model.config[k] for k in OBJECTIVE if k in model.config})   # v1 has no decoder
+        atomic_save(head, folder/HEAD_FILE, write=lambda s, f: f.write(save(s, metadata={'objective': objective})))
     atomic_save(card or model_card(model, folder), folder/'README.md', write=lambda t, f: f.write(t.encode()))
     return folder
 

@@ -10,15 +10,16 @@ import argparse, json, re
 from pathlib import Path
 from typing import Callable
 import torch
-from .settings import read_settings_file
+from .settings import SETTINGS, coerce, read_settings_file
 
 # %% auto #0
-__all__ = ['HF_NAMES', 'QKV', 'HF_PREFIXES', 'HF_IGNORED', 'HF_RULES', 'HF_QKV', 'HUB_ID', 'LOCAL_SUFFIXES', 'SAFE_PICKLE_TYPES',
-           'FAIRSEQ_IMAGE', 'FAIRSEQ_NAMES', 'FAIRSEQ_IGNORED', 'FAIRSEQ_BLOCK', 'VIT_NAMES', 'hf_settings', 'hf_place',
-           'hf_to_student', 'read_weights', 'read_hf_folder', 'is_hub_id', 'hub_folder', 'read_pickled',
-           'read_beit_state', 'read_beit_checkpoint', 'beit_settings', 'fairseq_blocks', 'is_fairseq',
-           'fairseq_objective', 'fairseq_settings', 'fairseq_to_student', 'read_fairseq_checkpoint',
-           'read_checkpoint_file', 'read_official', 'read_official_head', 'hf_config', 'hf_state']
+__all__ = ['HF_NAMES', 'QKV', 'HF_PREFIXES', 'HF_IGNORED', 'HF_RULES', 'HF_QKV', 'HEAD_FILE', 'OBJECTIVE', 'HUB_ID',
+           'LOCAL_SUFFIXES', 'SAFE_PICKLE_TYPES', 'FAIRSEQ_IMAGE', 'FAIRSEQ_NAMES', 'FAIRSEQ_IGNORED', 'FAIRSEQ_BLOCK',
+           'VIT_NAMES', 'hf_settings', 'hf_place', 'hf_to_student', 'read_weights', 'read_head_file', 'read_hf_folder',
+           'is_hub_id', 'hub_folder', 'read_pickled', 'read_beit_state', 'read_beit_checkpoint', 'beit_settings',
+           'fairseq_blocks', 'is_fairseq', 'fairseq_objective', 'fairseq_settings', 'fairseq_to_student',
+           'read_fairseq_checkpoint', 'read_checkpoint_file', 'read_official', 'read_official_head', 'hf_config',
+           'hf_state']
 
 # %% ../nbs/15_official.ipynb #648d7366
 HF_NAMES = {   # transformers' name: this library's name (under `student.`)
@@ -141,13 +142,36 @@ def read_weights(folder,                                      # a transformers f
         return {n: state[n].clone() for n in names}
     raise FileNotFoundError(f"{folder} has no model.safetensors or pytorch_model.bin")
 
+HEAD_FILE = 'data2vec_vision.safetensors'   # beside an export of this library: the objective and the head, for a run that goes on
+OBJECTIVE = ('k', 'target_layer', 'target_norm', 'final_norm', 'recipe', 'decoder_dim', 'decoder_layers', 'decoder_groups', 'recon_weight')
+
+def read_head_file(folder) -> tuple[dict, dict]:
+    "The objective settings and head weights (`head.*`, `pixel_head.*`) that `save_hf` keeps in `HEAD_FILE`; `({}, {})` without it"
+    path = Path(folder)/HEAD_FILE
+    if not path.is_file(): return {}, {}
+    from safetensors import SafetensorError, safe_open
+    try:
+        with safe_open(path, 'pt') as f:
+            names, objective = list(f.keys()), json.loads((f.metadata() or {})['objective'])
+            stray = [n for n in names if not n.startswith(('head.', 'pixel_head.'))]
+            if stray or not isinstance(objective, dict) or set(objective) - set(OBJECTIVE):
+                raise ValueError(f"it holds {', '.join((stray + sorted(set(objective) - set(OBJECTIVE)))[:3])}, which {HEAD_FILE} never does")
+            objective = {n: coerce(SETTINGS[n], v) for n, v in objective.items()}
+            blocks = len({n.split('.')[2] for n in names if n.startswith('head.blocks.')})
+            if objective.get('recipe') == 'v2' and objective.get('decoder_layers') != blocks:   # a size claim bounded before anything is built
+                raise ValueError(f"it claims {objective.get('decoder_layers')} decoder blocks and holds {blocks}")
+            return objective, {n: f.get_tensor(n) for n in names}
+    except (OSError, KeyError, ValueError, SafetensorError) as e:
+        raise ValueError(f"{path} is damaged or was changed by hand ({type(e).__name__}: {e}): remove it to load the encoder alone") from e
+
 def read_hf_folder(folder) -> tuple[dict, dict]:
-    "`Data2Vec`'s arguments (BEiT form, recipe v1) and the encoder's weights under its names, from a folder that transformers' `save_pretrained` wrote"
+    "`Data2Vec`'s arguments (BEiT form; recipe v1, or the objective `save_hf` kept) and the weights under its names, from a folder that transformers' `save_pretrained` wrote"
     folder = Path(folder)
     if not (folder/'config.json').exists():
         raise FileNotFoundError(f"{folder} has no config.json: pass a folder that transformers' save_pretrained wrote")
-    settings = hf_settings(_read_json(folder/'config.json'))
-    state = hf_to_student(read_weights(folder, lambda name: hf_place(name) is not None), settings['depth'])
+    objective, head = read_head_file(folder)
+    settings = {**hf_settings(_read_json(folder/'config.json')), **objective}
+    state = {**hf_to_student(read_weights(folder, lambda name: hf_place(name) is not None), settings['depth']), **head}
     width = state.get('student.patch_embed.proj.bias', torch.empty(0)).shape[0]
     if settings['mean_pooling'] and 'student.fc_norm.weight' not in state and width:   # saved without transformers' optional pooler
         state.update({'student.fc_norm.weight': torch.ones(width), 'student.fc_norm.bias': torch.zeros(width)})   # a fresh LayerNorm, as transformers builds it
