@@ -142,7 +142,7 @@ def plot_run(folder,            # a run's folder, with the log.csv that train wr
 
 def _float(v: str) -> float:
     try: return float(v)
-    except ValueError: return math.nan                      # an empty cell: not measured that epoch
+    except (TypeError, ValueError): return math.nan         # an empty or missing cell: not measured that epoch
 
 # %% ../nbs/13_tracking.ipynb #63e09d36
 def _number(v) -> float: return float(v.detach()) if isinstance(v, torch.Tensor) else float(v)   # a loss still holds its graph
