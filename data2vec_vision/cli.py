@@ -194,7 +194,7 @@ def write_config(settings: dict, path) -> Path:
     values = {k: str(v) if isinstance(v, Path) else v for k, v in settings.items() if k in SETTINGS and k != 'resume_checkpoint'}
     text = (f"# data2vec_vision {__version__}: the settings of a run. Repeat it with\n"
             f"#   python -m data2vec_vision train --config {path} --checkpoint-out-dir NEW_FOLDER\n" + yaml.safe_dump(values, sort_keys=False))
-    atomic_save(text, path, write=lambda t, f: f.write(t.encode()))
+    atomic_save(text, path)
     return Path(path)
 
 # %% ../nbs/07_cli.ipynb #6169aa0e

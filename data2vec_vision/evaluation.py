@@ -89,7 +89,7 @@ def save_features(out,                 # the features file; `.npy` is added when
     if out.suffix != '.npy': out = out.with_name(out.name + '.npy')
     names = out.with_suffix('.files.json')
     atomic_save(feats.numpy(), out, write=lambda a, f: np.save(f, a))
-    atomic_save(json.dumps([str(f) for f in files]), names, write=lambda t, f: f.write(t.encode()))   # ASCII: any name round-trips
+    atomic_save(json.dumps([str(f) for f in files]), names)   # ASCII: any name round-trips
     return out, names
 
 def load_features(path) -> tuple:   # a features file that `save_features` or `extract` wrote

@@ -109,7 +109,7 @@ def save_classifier(learn: Learner,      # from `classifier_learner`, fine-tuned
     state = {k: v.detach().contiguous().cpu() for k, v in vit.state_dict().items()}
     metadata = {**timm_metadata(model, num_classes=vit.num_classes, global_pool=vit.global_pool),
                 'classes': json.dumps([str(c) for c in learn.dls.vocab])}
-    atomic_save(state, path, write=lambda s, f: f.write(save(s, metadata=metadata)))
+    atomic_save(save(state, metadata=metadata), path)
     return Path(path)
 
 # %% ../nbs/10_finetune.ipynb #18960774

@@ -564,14 +564,20 @@ def current_umask() -> int:
     mask = os.umask(0o022); os.umask(mask)
     return mask
 
+def _write_any(obj, f):
+    "Text as UTF-8, bytes as they are, anything else by `torch.save`"
+    if isinstance(obj, str): f.write(obj.encode())
+    elif isinstance(obj, bytes): f.write(obj)
+    else: torch.save(obj, f)
+
 def atomic_save(obj, path, write=None):
-    "`write(obj, file)` (`torch.save` when None) to `path` through a temporary file, fsync and rename, so `path` is never half-written"
+    "`write(obj, file)` (text, bytes or `torch.save` when None) to `path` through a temporary file, fsync and rename, so `path` is never half-written"
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f'.{path.name}.', suffix='.tmp')
     try:
         with os.fdopen(fd, 'wb') as f:
-            (write or torch.save)(obj, f)
+            (write or _write_any)(obj, f)
             f.flush()
             os.fsync(f.fileno())
         os.chmod(tmp, 0o666 & ~current_umask())   # as `open` would make it: readable by others where the umask says so
@@ -727,7 +733,7 @@ def save_timm(model: Data2Vec,        # a pretrained model
     "Save the encoder as a safetensors file that `load_timm(path)`, or timm alone as `timm_load_line(path)` writes it, loads"
     from safetensors.torch import save
     state = {k: v.contiguous() for k, v in encoder_state_dict(model, teacher).items()}
-    atomic_save(state, path, write=lambda s, f: f.write(save(s, metadata=timm_metadata(model))))
+    atomic_save(save(state, metadata=timm_metadata(model)), path)
     return Path(path)
 
 # %% ../nbs/02_model.ipynb #3c63180f
@@ -810,14 +816,14 @@ def save_hf(model: Data2Vec,          # a model of this library, of either encod
     folder, config = Path(folder), hf_config(model.config)                 # refuses a form transformers does not have
     mask_token = model.mask_token if model.config['recipe'] == 'v1' else None   # transformers has one for v1's masked inputs
     state = hf_state((model.teacher if teacher else model.student).state_dict(), mask_token)
-    atomic_save(state, folder/'model.safetensors', write=lambda s, f: f.write(save(s, metadata={'format': 'pt'})))
+    atomic_save(save(state, metadata={'format': 'pt'}), folder/'model.safetensors')
     for name, settings in (('config.json', config), ('preprocessor_config.json', hf_preprocessor(model))):
-        atomic_save(settings, folder/name, write=lambda c, f: f.write(json.dumps(c, indent=2).encode()))
+        atomic_save(json.dumps(settings, indent=2), folder/name)
     if model.trained_head:                                                 # what a run from this folder needs to go on as this one trained
         head = {k: v.detach().contiguous().cpu() for k, v in model.state_dict().items() if k.startswith(('head.', 'pixel_head.'))}
         objective = json.dumps({k: model.config[k] for k in OBJECTIVE if k in model.config})   # v1 has no decoder
-        atomic_save(head, folder/HEAD_FILE, write=lambda s, f: f.write(save(s, metadata={'objective': objective})))
-    atomic_save(card or model_card(model, folder), folder/'README.md', write=lambda t, f: f.write(t.encode()))
+        atomic_save(save(head, metadata={'objective': objective}), folder/HEAD_FILE)
+    atomic_save(card or model_card(model, folder), folder/'README.md')
     return folder
 
 # %% ../nbs/02_model.ipynb #e684f820

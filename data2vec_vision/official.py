@@ -125,8 +125,8 @@ def _read_json(path) -> dict:
     if not isinstance(data, dict): raise ValueError(f"{path} is not a mapping of settings")
     return data
 
-def read_weights(folder,                                      # a transformers folder
-                 wanted: Callable[[str], bool] = lambda name: True  # which tensors to read, asked of every name before any is read
+def read_weights(folder,                          # a transformers folder
+                 wanted: Callable[[str], bool]    # which tensors to read, asked of every name before any is read
                 ) -> dict:
     "The wanted tensors of a transformers folder: `model.safetensors`, else `pytorch_model.bin` (`weights_only`, memory-mapped); no other is read"
     folder = Path(folder)

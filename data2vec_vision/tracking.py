@@ -103,7 +103,7 @@ class SkippedImages(Callback):
         new = [f for f in files if f not in self.known]
         self.known.update(new)
         if not new or rank_distrib() != 0: return
-        atomic_save(json.dumps([str(f) for f in files]), self.path, write=lambda text, f: f.write(text.encode()))   # ASCII: any name
+        atomic_save(json.dumps([str(f) for f in files]), self.path)   # ASCII: any name round-trips
         if when: warnings.warn(f"{len(new)} more image(s) could not be decoded {when} and were left out ({_names(new)}): "
                                f"{len(files)} file(s) left out in all, listed in {self.path}")
 
@@ -137,7 +137,7 @@ def plot_run(folder,            # a run's folder, with the log.csv that train wr
         if len(cols) > 1: ax.legend(fontsize=8)
     buf = io.BytesIO(); fig.savefig(buf, format='png', dpi=100)
     out = Path(out) if out else folder/'log.png'
-    atomic_save(buf.getvalue(), out, write=lambda data, f: f.write(data))
+    atomic_save(buf.getvalue(), out)
     return out
 
 def _float(v: str) -> float:
