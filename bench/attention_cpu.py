@@ -18,7 +18,8 @@ from torch.nn.attention import sdpa_kernel, SDPBackend
 from fastai.torch_core import set_seed
 import data2vec_vision.model as d2v_model
 from data2vec_vision.data import pretrain_dataloaders, sample_images
-from data2vec_vision.learner import data2vec_learner, _step_seconds
+from data2vec_vision.learner import data2vec_learner
+from data2vec_vision.precision import _step_seconds
 from data2vec_vision.model import Data2Vec
 
 SIZES = ((128, 3, 14), (64, 3, 65), (64, 12, 197), (16, 12, 577), (8, 12, 1025))   # batch, heads, tokens

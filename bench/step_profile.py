@@ -12,7 +12,7 @@ import argparse, time
 import torch
 from data2vec_vision.callback import Data2VecLoss
 from data2vec_vision.data import pretrain_dataloaders
-from data2vec_vision.learner import MASKS
+from data2vec_vision.masking import MASKS
 from data2vec_vision.model import Data2Vec
 from data2vec_vision.settings import resolve_settings
 from data2vec_vision.model import place_visible

@@ -14,7 +14,8 @@ from functools import partial
 import torch
 from timm.models.vision_transformer import VisionTransformer
 from data2vec_vision.callback import Data2VecLoss, masked_batch
-from data2vec_vision.learner import MASKS, compile_model
+from data2vec_vision.masking import MASKS
+from data2vec_vision.precision import compile_model
 from data2vec_vision.model import Data2Vec, timm_kwargs
 from data2vec_vision.settings import resolve_settings
 

@@ -11,7 +11,7 @@ __all__ = []
 __version__ = "0.2.0"
 
 # %% ../nbs/14_package.ipynb #2c92ff0a
-_MODULES = ('callback', 'cli', 'data', 'distributed', 'evaluation', 'finetune', 'learner', 'masking', 'model', 'official',
+_MODULES = ('callback', 'cli', 'data', 'distributed', 'evaluation', 'finetune', 'learner', 'masking', 'model', 'official', 'precision',
             'settings', 'testing', 'tracking', 'transforms')
 _NAMES = {   # the names most code needs, and the module each lives in
     'Data2Vec': 'model', 'to_timm': 'model', 'save_timm': 'model', 'load_timm': 'model', 'data2vec_learner': 'learner',

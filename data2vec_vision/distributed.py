@@ -14,7 +14,7 @@ from fastai.distributed import DistributedDL, DistributedTrainer
 from fastai.torch_core import num_distrib, rank_distrib
 
 # %% auto #0
-__all__ = ['ShardedDL', 'ShardingTrainer', 'process_device', 'distributed', 'unwrap', 'all_ranks']
+__all__ = ['ShardedDL', 'ShardingTrainer', 'process_device', 'distributed', 'unwrap', 'all_ranks', 'from_rank0']
 
 # %% ../nbs/11_distributed.ipynb #96f1b868
 class ShardedDL(DistributedDL):
@@ -83,3 +83,10 @@ def all_ranks(obj) -> list:
     objs = [None] * torch.distributed.get_world_size()
     torch.distributed.all_gather_object(objs, obj)
     return objs
+
+def from_rank0(obj):
+    "`obj` as process 0 has it, in every process: `obj` itself in a single process"
+    if not (torch.distributed.is_available() and torch.distributed.is_initialized()): return obj
+    objs = [obj]
+    torch.distributed.broadcast_object_list(objs, src=0)
+    return objs[0]

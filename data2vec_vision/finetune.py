@@ -21,7 +21,8 @@ from fastai.optimizer import Adam
 import fastai.callback.schedule   # Learner.fine_tune
 from torch import nn
 from .data import ImageFolder, default_workers, eval_transforms, labeled_split, pretrain_transforms
-from .learner import BF16Autocast, NoWeightDecay, resolve_precision
+from .learner import NoWeightDecay
+from .precision import BF16Autocast, resolve_precision
 from .model import Data2Vec, atomic_save, init_from, timm_metadata, to_timm
 from .official import read_official_head
 from .settings import FINETUNE_SETTINGS

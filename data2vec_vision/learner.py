@@ -6,12 +6,11 @@ Docs: https://data2vec-vision.github.io/data2vec_vision/learner.html.md"""
 
 # %% ../nbs/05_learner.ipynb #da6bec5d
 from __future__ import annotations
-import contextlib, hashlib, importlib.util, json, os, platform, random, shutil, signal, threading, time
+import json, random, signal, threading
 from functools import partial
 from pathlib import Path
 import numpy as np
 import torch
-from torch import Tensor
 from fastai.callback.core import Callback, CancelFitException
 import fastai.callback.schedule, fastai.callback.progress   # Learner.fit_one_cycle, the progress bar and table
 from fastai.callback.fp16 import MixedPrecision
@@ -19,22 +18,19 @@ from fastai.callback.training import GradientAccumulation, GradientClip
 from fastai.learner import Learner, Recorder, ValueMetric
 from fastai.optimizer import Adam
 from fastcore.foundation import L
-from fastai.torch_core import num_distrib, rank_distrib, to_float
-from .callback import CollapseWarning, Data2VecCallback, Data2VecLoss, masked_batch
+from fastai.torch_core import num_distrib, rank_distrib
+from .callback import CollapseWarning, Data2VecCallback, Data2VecLoss
 from .distributed import all_ranks, unwrap
-from .masking import block_mask, inverse_block_mask, random_mask
+from .masking import MASKS
 from .model import Data2Vec, check_weights, init_from, load_checkpoint, settings_of, stored_config
-from .settings import COMPILE_MIN_STEPS, resolve_settings
+from .precision import BF16Autocast, CompileLongRuns, MeasuredPrecision, compile_model, has_native_bf16, resolve_precision, resolve_teacher_precision
+from .settings import resolve_settings
 from .tracking import plain_when_piped
-from . import __version__
 
 # %% auto #0
-__all__ = ['NO_DECAY_NAMES', 'MIN_BF16_SPEEDUP', 'MAX_PRECISION_CACHE_BYTES', 'MASKS', 'no_decay_params', 'NoWeightDecay',
-           'BF16Autocast', 'has_native_bf16', 'resolve_teacher_precision', 'resolve_precision', 'measure_precision',
-           'faster_precision', 'precision_cache_file', 'device_name', 'precision_key', 'read_precision_cache',
-           'write_precision_cache', 'MeasuredPrecision', 'layer_groups', 'HeadWarmup', 'compile_model', 'has_compiler',
-           'CompileLongRuns', 'learner_settings', 'data2vec_learner', 'StopOnNonFiniteLoss', 'rng_states',
-           'set_rng_states', 'Data2VecCheckpoint', 'finite_weights', 'save_training_state', 'resume']
+__all__ = ['NO_DECAY_NAMES', 'no_decay_params', 'NoWeightDecay', 'layer_groups', 'HeadWarmup', 'learner_settings',
+           'data2vec_learner', 'StopOnNonFiniteLoss', 'rng_states', 'set_rng_states', 'Data2VecCheckpoint',
+           'finite_weights', 'save_training_state', 'resume']
 
 # %% ../nbs/05_learner.ipynb #1aaedbf3
 NO_DECAY_NAMES = ('cls_token', 'pos_embed', 'mask_token')
@@ -48,150 +44,6 @@ class NoWeightDecay(Callback):
     order = Data2VecCallback.order + 1   # any order once the optimizer exists
     def before_fit(self):
         for p in no_decay_params(self.learn.model): self.learn.opt.state[p]['do_wd'] = False
-
-# %% ../nbs/05_learner.ipynb #709299c5
-class BF16Autocast(Callback):
-    "bfloat16 autocast for the student's forward and the loss, on any device"
-    order = MixedPrecision.order         # where fastai's fp16 autocast runs: after the data2vec callback made the batch
-    def before_batch(self):
-        self.autocast = torch.autocast(torch.device(self.dls.device or 'cpu').type, dtype=torch.bfloat16)
-        self.autocast.__enter__()
-    def after_pred(self): self.learn.pred = to_float(self.pred)   # a tensor or a tuple of them
-    def after_loss(self): self.autocast.__exit__(None, None, None)
-
-def has_native_bf16(device) -> bool:
-    "Whether `device` multiplies bf16 matrices natively: a GPU that supports bf16, or a CPU with AMX or AVX512-BF16"
-    device = torch.device(device)
-    if device.type == 'cuda': return torch.cuda.is_bf16_supported()
-    return device.type == 'cpu' and (torch.cpu._is_amx_tile_supported() or torch.cpu._is_avx512_bf16_supported())
-
-def resolve_teacher_precision(precision: str, device) -> str:
-    "'fp32' or 'bf16' for the teacher's pass: `precision` ('auto', 'fp32', 'bf16'), where 'auto' is bf16 if `device` has it natively"
-    if precision not in ('auto', 'fp32', 'bf16'): raise ValueError(f"teacher precision must be auto, fp32 or bf16, got {precision!r}")
-    if precision != 'auto': return precision
-    return 'bf16' if has_native_bf16(device) else 'fp32'
-
-def resolve_precision(precision: str, device) -> str:
-    "'fp32', 'bf16' or 'fp16' for `precision` ('auto', 'fp32', 'bf16', 'fp16') on `device`"
-    device = torch.device(device)
-    if precision not in ('auto', 'fp32', 'bf16', 'fp16'): raise ValueError(f"precision must be auto, fp32, bf16 or fp16, got {precision!r}")
-    if precision == 'fp16' and device.type != 'cuda': raise ValueError("fp16 needs a CUDA GPU: use bf16 or fp32 on this device")
-    if precision != 'auto': return precision
-    if device.type == 'cuda': return 'bf16' if torch.cuda.is_bf16_supported() else 'fp16'
-    return 'fp32'
-
-# %% ../nbs/05_learner.ipynb #69e7128f
-MIN_BF16_SPEEDUP = 1.05   # bf16 is chosen when a step is at least this many times faster than in float32
-
-def _sync(device: torch.device):
-    if device.type == 'cuda': torch.cuda.synchronize(device)
-
-def _step_seconds(learn: Learner, images: Tensor, bf16: bool) -> float:
-    "Seconds of one training step's passes (teacher targets, student forward, loss, backward) on `images`"
-    model, d2v = unwrap(learn.model), learn.data2vec
-    _sync(images.device)
-    start = time.perf_counter()
-    x, mask, targets = masked_batch(model, images, d2v.mask_fn, d2v.n_masks, d2v.teacher_bf16)
-    with torch.autocast(images.device.type, dtype=torch.bfloat16, enabled=bf16):
-        pred = model(x, mask)
-    learn.loss_func(to_float(pred), targets, mask).backward()
-    _sync(images.device)
-    return time.perf_counter() - start
-
-def measure_precision(learn: Learner,   # a data2vec `Learner`; compiled steps are timed when `learn.compiled`
-                      steps: int = 2) -> dict:   # timed steps per precision, after one untimed (which compiles)
-    "Fastest seconds per training step of `learn`'s model in 'fp32' and in 'bf16' autocast, on a random batch of its size, compiled or eager as the run; weights, gradients and random state are left as they were"
-    model, device = unwrap(learn.model), torch.device(learn.dls.device or 'cpu')
-    c, was_training, grads = model.config, model.training, [p.grad for p in model.parameters()]
-    times = dict(fp32=[], bf16=[])
-    stance = 'default' if learn.compiled else 'force_eager'
-    with torch.random.fork_rng(devices=[device] if device.type == 'cuda' else []), torch.compiler.set_stance(stance):
-        images = torch.randn(learn.dls.train.bs, c['in_chans'], c['img_size'], c['img_size'], device=device)
-        model.train()
-        for i in range(steps + 1):
-            for name in times:                                        # interleaved: a machine getting busier slows both
-                seconds = _step_seconds(learn, images, bf16=name == 'bf16')
-                if i: times[name].append(seconds)
-    for p, g in zip(model.parameters(), grads): p.grad = g
-    model.train(was_training)
-    return {name: min(t) for name, t in times.items()}
-
-def faster_precision(seconds: dict) -> str:   # seconds per step, `{'fp32': ..., 'bf16': ...}`
-    "'bf16' if its steps are at least `MIN_BF16_SPEEDUP` times faster than float32's, else 'fp32'"
-    return 'bf16' if seconds['fp32'] >= MIN_BF16_SPEEDUP * seconds['bf16'] else 'fp32'
-
-# %% ../nbs/05_learner.ipynb #0b4270ae
-MAX_PRECISION_CACHE_BYTES = 1 << 20   # a larger cache file is not read (and is replaced)
-
-def precision_cache_file() -> Path:
-    "Where measured step times are kept: `$XDG_CACHE_HOME/data2vec_vision/precision.json`, or under `~/.cache`"
-    return Path(os.environ.get('XDG_CACHE_HOME') or Path.home()/'.cache')/'data2vec_vision'/'precision.json'
-
-def device_name(device: torch.device) -> str:
-    "The GPU's name, or the CPU's model and the threads torch uses"
-    if device.type == 'cuda': return torch.cuda.get_device_name(device)
-    cpuinfo = Path('/proc/cpuinfo')
-    lines = cpuinfo.read_text().splitlines() if cpuinfo.exists() else []
-    model = next((l.split(':', 1)[1].strip() for l in lines if l.startswith('model name')), platform.processor() or platform.machine())
-    return f"{model}, {torch.get_num_threads()} threads"
-
-def precision_key(learn: Learner) -> str:
-    "What a measurement holds for: the device, torch and this library, the model's shape, the batch, the masks, the teacher's precision and whether the steps are compiled"
-    d2v, device = learn.data2vec, torch.device(learn.dls.device or 'cpu')
-    what = dict(device=device_name(device), torch=torch.__version__, library=__version__, model=unwrap(learn.model).config, batch=learn.dls.train.bs,
-                n_masks=d2v.n_masks, teacher_bf16=d2v.teacher_bf16, compiled=learn.compiled)
-    return hashlib.sha256(json.dumps(what, sort_keys=True, default=str).encode()).hexdigest()[:16]
-
-def read_precision_cache(path: Path) -> dict:
-    "The step times cached at `path`: `{key: {'fp32': s, 'bf16': s}}`, only well-formed entries; {} if unreadable"
-    try:
-        if path.stat().st_size > MAX_PRECISION_CACHE_BYTES: return {}
-        cache = json.loads(path.read_text())
-    except (OSError, ValueError): return {}
-    if not isinstance(cache, dict): return {}
-    valid = lambda e: isinstance(e, dict) and all(isinstance(e.get(n), (int, float)) and e[n] > 0 for n in ('fp32', 'bf16'))
-    return {k: e for k, e in cache.items() if valid(e)}
-
-def write_precision_cache(path: Path, cache: dict):
-    "Write `cache` to `path` atomically; a cache that cannot be written is skipped, not an error"
-    tmp = path.with_name(f'.{path.name}.{os.getpid()}.tmp')
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp.write_text(json.dumps(cache, indent=1))
-        os.replace(tmp, path)
-    except OSError:
-        with contextlib.suppress(OSError): tmp.unlink(missing_ok=True)   # its folder may be a file: nothing to remove
-
-def _from_rank0(obj):
-    "`obj` as process 0 has it, in every process"
-    if not (torch.distributed.is_available() and torch.distributed.is_initialized()): return obj
-    objs = [obj]
-    torch.distributed.broadcast_object_list(objs, src=0)
-    return objs[0]
-
-class MeasuredPrecision(Callback):
-    "`precision='auto'` where bf16 is native: time float32 and bf16 steps before training (or read them from the cache), train in the faster"
-    order = BF16Autocast.order
-    def before_train(self):
-        if self.learn.precision is None: self.choose()   # once per `Learner`, before its first training batch
-
-    def choose(self):
-        seconds, how = None, None
-        if rank_distrib() == 0:                          # process 0 measures and decides for every process
-            key, path = precision_key(self.learn), precision_cache_file()
-            cache = read_precision_cache(path)
-            seconds, how = cache.get(key), f"cached in {path}"
-            if seconds is None:
-                seconds = cache[key] = measure_precision(self.learn)
-                write_precision_cache(path, cache)
-                how = f"measured now, kept in {path}"
-        seconds, how = _from_rank0((seconds, how))
-        self.learn.precision = faster_precision(seconds)
-        if self.learn.precision == 'bf16': self.learn.add_cb(BF16Autocast())
-        step = 'a compiled step' if self.learn.compiled else 'a step'
-        self.learn.precision_note = (f"precision auto: {self.learn.precision} ({step} took {seconds['fp32'] * 1e3:.0f} ms in fp32, "
-                                     f"{seconds['bf16'] * 1e3:.0f} ms in bf16; {how})")
-        if rank_distrib() == 0: print(self.learn.precision_note)
 
 # %% ../nbs/05_learner.ipynb #fbabdca7
 def layer_groups(model: Data2Vec) -> list:
@@ -218,30 +70,6 @@ class HeadWarmup(Callback):
             for p in self.encoder: p.grad = None       # the optimizer steps only parameters with a gradient
 
 # %% ../nbs/05_learner.ipynb #ba749f81
-MASKS = dict(block=block_mask, inverse_block=inverse_block_mask, random=random_mask)
-
-def compile_model(model: Data2Vec) -> Data2Vec:
-    "Compile the student (its visible-only forward too), the teacher and the head with `torch.compile`, static shapes, in place"
-    for module in (model.student, model.teacher, model.head): module.compile(dynamic=False)   # parameter names unchanged
-    if model.config['recipe'] == 'v2': model.student.forward_visible = torch.compile(model.student.forward_visible, dynamic=False)
-    return model
-
-def has_compiler(device) -> bool:
-    "Whether `torch.compile` can generate code for `device`: triton for a GPU, a C++ compiler for the CPU"
-    if torch.device(device).type == 'cuda': return importlib.util.find_spec('triton') is not None
-    return any(shutil.which(c) for c in (os.environ.get('CXX'), 'g++', 'c++', 'clang++') if c)
-
-class CompileLongRuns(Callback):
-    "`compile='auto'`: compile the model at the start of a fit of at least `COMPILE_MIN_STEPS` optimizer steps, where a compiler is found"
-    order = Data2VecCallback.order
-    def before_fit(self):
-        if getattr(self.learn, 'compiled', False): return
-        steps = self.n_epoch * len(self.dls.train) // self.learn.settings['grad_accum']
-        self.learn.compiled = steps >= COMPILE_MIN_STEPS and has_compiler(self.dls.device or 'cpu')
-        if not self.learn.compiled: return
-        compile_model(unwrap(self.learn.model))
-        if rank_distrib() == 0: print(f"compile auto: compiling the model for {steps:,} optimizer steps (tens of seconds, in the first steps)")
-
 def learner_settings(model: Data2Vec, **given) -> dict:
     "The resolved settings of a run training `model` (its preset, recipe and architecture) with the values in `given` (None: not given)"
     mask = given.get('mask')

@@ -13,7 +13,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 # %% auto #0
-__all__ = ['random_mask', 'block_mask', 'inverse_block_mask', 'show_mask']
+__all__ = ['MASKS', 'random_mask', 'block_mask', 'inverse_block_mask', 'show_mask']
 
 # %% ../nbs/01_masking.ipynb #d9674336
 def _as_grid(grid_size) -> tuple:
@@ -113,6 +113,9 @@ def inverse_block_mask(batch_size: int,          # number of masks to draw
     kept = (covered_at + tie_break).argsort(1)[:, :n_keep]               # [B, n_keep]
     mask = torch.ones(batch_size, n, dtype=torch.bool).scatter_(1, kept, False)
     return mask.to(device)
+
+# %% ../nbs/01_masking.ipynb #03dc1ef6
+MASKS = dict(block=block_mask, inverse_block=inverse_block_mask, random=random_mask)
 
 # %% ../nbs/01_masking.ipynb #1c979e3b
 def show_mask(img: Tensor,               # one image `[C, H, W]`, values in [0, 1]

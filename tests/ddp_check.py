@@ -18,8 +18,9 @@ from fastai.torch_core import rank_distrib
 from data2vec_vision.cli import get_parser, pretrain
 from data2vec_vision.data import pretrain_dataloaders, sample_images
 from data2vec_vision.distributed import ShardedDL, all_ranks, distributed, unwrap
-import data2vec_vision.learner
-from data2vec_vision.learner import MeasuredPrecision, data2vec_learner
+import data2vec_vision.precision
+from data2vec_vision.learner import data2vec_learner
+from data2vec_vision.precision import MeasuredPrecision
 from data2vec_vision.model import Data2Vec
 import data2vec_vision.model
 from data2vec_vision.testing import StopAfter
@@ -82,7 +83,7 @@ def check_precision(out: Path):
     def rank_times(learn):
         measured.append(rank_distrib())
         return dict(fp32=1.0, bf16=0.5 if rank_distrib() == 0 else 2.0)
-    data2vec_vision.learner.measure_precision = rank_times
+    data2vec_vision.precision.measure_precision = rank_times
     os.environ['XDG_CACHE_HOME'] = str(out/f'cache{rank_distrib()}')
     dls = pretrain_dataloaders(sample_images(), 32, 4, num_workers=0, device='cpu')
     learn = data2vec_learner(dls, Data2Vec(img_size=32, embed_dim=48, depth=3, num_heads=3, k=2), precision='fp32',
