@@ -20,7 +20,7 @@ from timm.models.vision_transformer import VisionTransformer
 from data2vec_vision.cli import get_parser, pretrain
 from data2vec_vision.data import ImageFolder, eval_transforms, labeled_split
 from data2vec_vision.evaluation import knn_accuracy, linear_probe, pixel_features
-from data2vec_vision.model import to_timm
+from data2vec_vision.export import to_timm
 from data2vec_vision.settings import heads_for
 
 @torch.no_grad()

@@ -10,7 +10,8 @@ import argparse, resource, time
 import torch
 from data2vec_vision.data import pretrain_dataloaders
 from data2vec_vision.learner import data2vec_learner
-from data2vec_vision.model import Data2Vec, to_timm
+from data2vec_vision.export import to_timm
+from data2vec_vision.model import Data2Vec
 from data2vec_vision.settings import resolve_settings
 from common import TimeBudget, plan_epochs
 

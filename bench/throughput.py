@@ -16,7 +16,8 @@ from timm.models.vision_transformer import VisionTransformer
 from data2vec_vision.callback import Data2VecLoss, masked_batch
 from data2vec_vision.masking import MASKS
 from data2vec_vision.precision import compile_model
-from data2vec_vision.model import Data2Vec, timm_kwargs
+from data2vec_vision.export import timm_kwargs
+from data2vec_vision.model import Data2Vec
 from data2vec_vision.settings import resolve_settings
 
 SIZES = {   # name: (Data2Vec arguments, batch size on CPU, batch size on GPU)

@@ -11,10 +11,10 @@ __all__ = []
 __version__ = "0.2.0"
 
 # %% ../nbs/14_package.ipynb #2c92ff0a
-_MODULES = ('callback', 'cli', 'data', 'distributed', 'evaluation', 'finetune', 'learner', 'masking', 'model', 'official', 'precision',
+_MODULES = ('callback', 'cli', 'data', 'distributed', 'evaluation', 'export', 'finetune', 'learner', 'masking', 'model', 'official', 'precision',
             'settings', 'testing', 'tracking', 'transforms')
 _NAMES = {   # the names most code needs, and the module each lives in
-    'Data2Vec': 'model', 'to_timm': 'model', 'save_timm': 'model', 'load_timm': 'model', 'data2vec_learner': 'learner',
+    'Data2Vec': 'model', 'to_timm': 'export', 'save_timm': 'export', 'load_timm': 'export', 'data2vec_learner': 'learner',
     'Data2VecCallback': 'callback', 'pretrain_dataloaders': 'data', 'sample_images': 'data',
     'extract_features': 'evaluation', 'load_features': 'evaluation', 'knn_accuracy': 'evaluation', 'linear_probe': 'evaluation',
     'PRESETS': 'settings', 'SETTINGS': 'settings', 'resolve_settings': 'settings',

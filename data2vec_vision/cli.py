@@ -413,7 +413,7 @@ def finetune(args: argparse.Namespace):
     from fastai.torch_core import set_seed
     from data2vec_vision.distributed import process_device
     from data2vec_vision.finetune import classification_dataloaders, classifier_learner, fine_tune_vit, save_classifier
-    from data2vec_vision.model import timm_load_line
+    from data2vec_vision.export import timm_load_line
     s = resolve_command(FINETUNE_SETTINGS, _given(args, FINETUNE_SETTINGS))
     out = fresh_output(s['out'])                               # before the training it would hold
     set_seed(s['seed'])
@@ -453,7 +453,7 @@ def push_to_hub(path: Path, repo_id: str) -> str:
 
 def export(args: argparse.Namespace) -> Path:
     "Write the encoder of `args.checkpoint` for transformers (`--format hf`) or timm (`--format timm`); with `--push-to-hub`, upload it"
-    from data2vec_vision.model import hf_load_line, model_card, save_hf, save_timm, timm_load_line
+    from data2vec_vision.export import hf_load_line, model_card, save_hf, save_timm, timm_load_line
     from data2vec_vision.official import is_hub_id
     fresh_output(args.out)
     if args.push_to_hub and not is_hub_id(args.push_to_hub):

@@ -23,7 +23,8 @@ from torch import nn
 from .data import ImageFolder, default_workers, eval_transforms, labeled_split, pretrain_transforms
 from .learner import NoWeightDecay
 from .precision import BF16Autocast, resolve_precision
-from .model import Data2Vec, atomic_save, init_from, timm_metadata, to_timm
+from .export import timm_metadata, to_timm
+from .model import Data2Vec, atomic_save, init_from
 from .official import read_official_head
 from .settings import FINETUNE_SETTINGS
 from .tracking import plain_when_piped

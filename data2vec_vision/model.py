@@ -6,7 +6,7 @@ Docs: https://data2vec-vision.github.io/data2vec_vision/model.html.md"""
 
 # %% ../nbs/02_model.ipynb #74e62263
 from __future__ import annotations
-import copy, errno, json, os, re, shutil, tempfile
+import copy, errno, json, os, shutil, tempfile
 from functools import lru_cache, partial
 from pathlib import Path
 import torch
@@ -14,24 +14,19 @@ import torch.nn.functional as F
 from torch import nn, Tensor
 from fastcore.basics import patch
 from timm.layers import DropPath, Mlp, PatchEmbed, resample_abs_pos_embed, trunc_normal_
-from timm.models.beit import Beit
-from timm.models.vision_transformer import Attention, Block, VisionTransformer
-from .official import HEAD_FILE, OBJECTIVE, hf_config, hf_state, read_official
+from timm.models.vision_transformer import Attention, Block
+from .official import read_official
 from .settings import SETTINGS, resolve_settings
-from . import __version__
-from .transforms import IMAGENET_MEAN, IMAGENET_STD, JoinPatchSequence, PatchesToSequence, ViTPatchesTransform
+from .transforms import JoinPatchSequence, PatchesToSequence, ViTPatchesTransform
 
 # %% auto #0
-__all__ = ['TARGET_LAYERS', 'TARGET_NORMS', 'MODEL_ARGS', 'MODEL_KEYS', 'DECODER_KEYS', 'CHECKPOINT_FORMAT', 'TIMM_MODELS',
-           'TIMM_ARGS', 'TIMM_CFG', 'ARCHITECTURE', 'attend', 'timm_qkv', 'timm_attention', 'block_forward',
-           'ViTEncoder', 'relative_position_index', 'resize_relative_table', 'RelativePositionBias', 'visible_index',
-           'kept_bias', 'RelPosAttention', 'RelPosBlock', 'BeitEncoder', 'sincos_positions', 'PostNormBlock',
-           'PostNormEncoder', 'normalize_layer', 'make_targets', 'ChannelNorm', 'ConvDecoder', 'place_visible',
-           'normalized_patches', 'model_settings', 'model_from_settings', 'settings_of', 'Data2Vec', 'current_umask',
-           'atomic_save', 'load_checkpoint', 'is_ours', 'stored_config', 'check_weights', 'timm_model_name',
-           'timm_kwargs', 'encoder_state_dict', 'to_timm', 'timm_pretrained_cfg', 'timm_metadata', 'save_timm',
-           'read_timm_file', 'load_timm', 'timm_load_line', 'hf_preprocessor', 'hf_load_line', 'model_card', 'save_hf',
-           'init_from', 'architecture_of']
+__all__ = ['TARGET_LAYERS', 'TARGET_NORMS', 'MODEL_ARGS', 'MODEL_KEYS', 'DECODER_KEYS', 'CHECKPOINT_FORMAT', 'ARCHITECTURE',
+           'attend', 'timm_qkv', 'timm_attention', 'block_forward', 'ViTEncoder', 'relative_position_index',
+           'resize_relative_table', 'RelativePositionBias', 'visible_index', 'kept_bias', 'RelPosAttention',
+           'RelPosBlock', 'BeitEncoder', 'sincos_positions', 'PostNormBlock', 'PostNormEncoder', 'normalize_layer',
+           'make_targets', 'ChannelNorm', 'ConvDecoder', 'place_visible', 'normalized_patches', 'model_settings',
+           'model_from_settings', 'settings_of', 'Data2Vec', 'current_umask', 'atomic_save', 'load_checkpoint',
+           'is_ours', 'stored_config', 'check_weights', 'init_from', 'architecture_of']
 
 # %% ../nbs/02_model.ipynb #e016ff4a
 def attend(q: Tensor, k: Tensor, v: Tensor,    # queries, keys and values `[B, heads, N, d]`
@@ -677,154 +672,6 @@ def from_pretrained(cls: Data2Vec,
     model.load_state_dict(state)
     model.trained_head = True
     return model.to(map_location or 'cpu').eval()
-
-# %% ../nbs/02_model.ipynb #5574df9f
-TIMM_MODELS = dict(vit='vit_base_patch16_224', beit='beit_base_patch16_224')   # a `timm.create_model` name of each form's class
-
-def timm_model_name(model: Data2Vec) -> str:
-    "The `timm.create_model` name whose class takes `model`'s encoder"
-    if model.config['encoder'] not in TIMM_MODELS:
-        raise ValueError("timm has no post-norm ViT such as data2vec 2.0's encoder (encoder='data2vec2'): use this model through "
-                         "data2vec_vision (features, extract, evaluate, train --init), or pretrain a model of the vit or beit form for timm")
-    return TIMM_MODELS[model.config['encoder']]
-
-def timm_kwargs(model: Data2Vec) -> dict:
-    "The arguments of timm's `VisionTransformer` (ViT form) or `Beit` (BEiT form), and of `timm.create_model`, that give `model`'s encoder"
-    timm_model_name(model)                                                     # refuses a form timm does not have
-    c = model.config
-    kwargs = dict(img_size=c['img_size'], patch_size=c['patch_size'], in_chans=c['in_chans'], embed_dim=c['embed_dim'],
-                  depth=c['depth'], num_heads=c['num_heads'], mlp_ratio=c['mlp_ratio'], init_values=c['layer_scale'] or None)
-    if c['encoder'] == 'beit':
-        kwargs.update(use_abs_pos_emb=c['abs_pos_embed'], use_rel_pos_bias=c['rel_pos_bias'] == 'per_block',
-                      use_shared_rel_pos_bias=c['rel_pos_bias'] == 'shared', global_pool='avg' if c['mean_pooling'] else 'token')
-    return kwargs
-
-def encoder_state_dict(model: Data2Vec, teacher: bool = False) -> dict:
-    "The student's (or teacher's) weights under timm's names"
-    state = (model.teacher if teacher else model.student).state_dict()
-    return {re.sub(r'\.attn\.rel_pos_bias\.', '.attn.', k): v for k, v in state.items()}   # timm's Beit keeps a block's own table in its attention
-
-def to_timm(model: Data2Vec,          # a pretrained model
-            teacher: bool = False,    # export the EMA teacher instead of the student
-            **kwargs) -> nn.Module:   # passed to timm's class, e.g. `num_classes=10`
-    "The encoder as a timm `VisionTransformer` (ViT form) or `Beit` (BEiT form) with the same weights"
-    net = (Beit if model.config['encoder'] == 'beit' else VisionTransformer)(**{**timm_kwargs(model), 'num_classes': 0, **kwargs})
-    unused = [n for n in ('norm', 'fc_norm') if isinstance(getattr(net, n), nn.Identity)]   # the norm timm's pooling does without
-    state = {k: v for k, v in encoder_state_dict(model, teacher).items() if k.split('.')[0] not in unused}
-    missing, unexpected = net.load_state_dict(state, strict=False)
-    assert not unexpected and all(k.startswith(('head.', 'fc_norm.', 'norm.')) for k in missing), (missing, unexpected)
-    return net
-
-def timm_pretrained_cfg(model: Data2Vec) -> dict:
-    "What timm's `resolve_data_config` needs to prepare images as this library's evaluation does: the shorter side resized (bicubic), the centred square, ImageNet statistics"
-    c = model.config
-    return dict(input_size=(c['in_chans'], c['img_size'], c['img_size']), interpolation='bicubic', crop_pct=1.0, crop_mode='center',
-                mean=IMAGENET_MEAN[:c['in_chans']], std=IMAGENET_STD[:c['in_chans']])
-
-def timm_metadata(model: Data2Vec, **kwargs) -> dict:   # `kwargs` override the architecture's, e.g. a classifier's `num_classes`
-    "The safetensors metadata of a timm file: model name, arguments (an encoder's head has 0 classes) and pretrained config, as JSON"
-    kwargs = {**timm_kwargs(model), 'num_classes': 0, **kwargs}
-    cfg = {**timm_pretrained_cfg(model), 'num_classes': kwargs['num_classes']}   # the file's head: timm drops it when asked for another
-    return {'timm_model': timm_model_name(model), 'timm_kwargs': json.dumps(kwargs), 'pretrained_cfg': json.dumps(cfg)}
-
-def save_timm(model: Data2Vec,        # a pretrained model
-              path,                   # file to write, e.g. 'encoder.safetensors'
-              teacher: bool = False) -> Path:  # save the EMA teacher instead of the student
-    "Save the encoder as a safetensors file that `load_timm(path)`, or timm alone as `timm_load_line(path)` writes it, loads"
-    from safetensors.torch import save
-    state = {k: v.contiguous() for k, v in encoder_state_dict(model, teacher).items()}
-    atomic_save(save(state, metadata=timm_metadata(model)), path)
-    return Path(path)
-
-# %% ../nbs/02_model.ipynb #3c63180f
-TIMM_ARGS = {'img_size', 'patch_size', 'in_chans', 'embed_dim', 'depth', 'num_heads', 'mlp_ratio', 'init_values', 'use_abs_pos_emb',
-             'use_rel_pos_bias', 'use_shared_rel_pos_bias', 'global_pool', 'num_classes'}   # what `timm_metadata` writes
-TIMM_CFG = {'input_size', 'interpolation', 'crop_pct', 'crop_mode', 'mean', 'std', 'num_classes'}
-
-def read_timm_file(path) -> dict:
-    "The model name, arguments and pretrained config in a file that `save_timm` or `finetune` wrote, checked against its weights"
-    from safetensors import SafetensorError, safe_open
-    try:
-        with safe_open(path, 'pt') as f:
-            meta, names = f.metadata() or {}, list(f.keys())
-            width = f.get_slice('cls_token').get_shape()[-1] if 'cls_token' in names else None
-        name, kwargs, cfg = meta['timm_model'], json.loads(meta['timm_kwargs']), json.loads(meta.get('pretrained_cfg', '{}'))
-    except (OSError, KeyError, ValueError, SafetensorError) as e:
-        raise ValueError(f"{path} is not a file that export --format timm or finetune wrote ({type(e).__name__}: {e})") from e
-    if name not in TIMM_MODELS.values() or not (isinstance(kwargs, dict) and isinstance(cfg, dict)) or set(kwargs) - TIMM_ARGS or set(cfg) - TIMM_CFG:
-        raise ValueError(f"{path}'s metadata names a model or settings that export --format timm and finetune never write: it was changed by hand")
-    depth = len({n.split('.')[1] for n in names if n.startswith('blocks.')})
-    if (kwargs.get('depth'), kwargs.get('embed_dim')) != (depth, width):
-        raise ValueError(f"{path}'s metadata claims {kwargs.get('depth')} blocks of width {kwargs.get('embed_dim')}, but its weights hold "
-                         f"{depth} blocks of width {width}: it was changed by hand")
-    return dict(model=name, kwargs={'num_classes': 0, **kwargs}, pretrained_cfg=cfg)
-
-def load_timm(path,          # a file that `export --format timm` (`save_timm`) or `finetune` wrote
-              **kwargs):     # override the file's arguments, e.g. `num_classes=10` for a new head
-    "The timm model in `path`, with the pretrained config that timm's `resolve_data_config` reads"
-    import timm
-    t = read_timm_file(path)
-    return timm.create_model(t['model'], pretrained=True, pretrained_cfg_overlay={**t['pretrained_cfg'], 'file': str(path)}, **{**t['kwargs'], **kwargs})
-
-def timm_load_line(path) -> str:
-    "The line of Python that loads `path` with timm alone: `load_timm`'s call, written out"
-    t = read_timm_file(path)
-    overlay = ', '.join(f'{k}={v!r}' for k, v in {**t['pretrained_cfg'], 'file': str(path)}.items())
-    return f"timm.create_model({t['model']!r}, pretrained=True, pretrained_cfg_overlay=dict({overlay}), " + ', '.join(f'{k}={v!r}' for k, v in t['kwargs'].items()) + ')'
-
-# %% ../nbs/02_model.ipynb #dce83b10
-def hf_preprocessor(model: Data2Vec) -> dict:
-    "transformers' image processor settings that prepare images as this library's evaluation does: the shorter side resized (bicubic), the centred square, ImageNet statistics"
-    side = model.config['img_size']
-    return dict(image_processor_type='BitImageProcessor', do_convert_rgb=True, do_resize=True, size={'shortest_edge': side}, resample=3,
-                do_center_crop=True, crop_size={'height': side, 'width': side}, do_rescale=True, rescale_factor=1 / 255,
-                do_normalize=True, image_mean=list(IMAGENET_MEAN), image_std=list(IMAGENET_STD))
-
-def hf_load_line(model: Data2Vec, folder) -> str:
-    "The line of Python that loads `folder`, as `save_hf` wrote it, in transformers (a mean-pooling model's `fc_norm` is its pooler)"
-    pooler = ', add_pooling_layer=True' if model.config['mean_pooling'] else ''
-    return f"transformers.Data2VecVisionModel.from_pretrained({str(folder)!r}{pooler})"
-
-def model_card(model: Data2Vec,              # the model written
-               folder,                       # where it is written
-               settings: dict | None = None, # the run's settings (its config.yaml), when known
-               last_epoch: dict | None = None) -> str:   # the last row of the run's log.csv, when known
-    "A hub model card (README.md): what the model is, how it was trained and measured, and how to load it"
-    c = model.config
-    form = dict(vit='timm ViT', beit='BEiT').get(c['encoder'], c['encoder'])
-    recipe = 'data2vec 2.0' if c['recipe'] == 'v2' else 'data2vec'
-    lines = ['---', 'library_name: transformers', 'pipeline_tag: image-feature-extraction',
-             'tags: [data2vec, vision, self-supervised-learning, data2vec_vision]', '---', '', '# A data2vec vision encoder', '',
-             f"A Vision Transformer of the {form} form ({c['depth']} blocks of width {c['embed_dim']}, {c['num_heads']} heads, patches of "
-             f"{c['patch_size']} px, images of {c['img_size']} px) pretrained without labels by {recipe}, with "
-             f"[data2vec_vision](https://github.com/data2vec-vision/data2vec_vision) {__version__}.", '']
-    if settings: lines += ['## How it was trained', '', '| setting | value |', '| --- | --- |',
-                           *[f'| {k} | {v} |' for k, v in settings.items()], '']
-    if last_epoch: lines += ['## At the end of training', '', '| ' + ' | '.join(last_epoch) + ' |', '|' + ' --- |' * len(last_epoch),
-                             '| ' + ' | '.join(map(str, last_epoch.values())) + ' |', '']
-    lines += ['## Use', '', '```python', 'import transformers', f"processor = transformers.AutoImageProcessor.from_pretrained({str(folder)!r})",
-              f'model = {hf_load_line(model, folder)}', "features = model(**processor(images=image, return_tensors='pt')).last_hidden_state[:, 1:]",
-              '```', '']
-    return '\n'.join(lines)
-
-def save_hf(model: Data2Vec,          # a model of this library, of either encoder form
-            folder,                   # the folder to write: config.json, model.safetensors, preprocessor_config.json, README.md, and `HEAD_FILE`
-            teacher: bool = False,    # write the EMA teacher instead of the student
-            card: str | None = None) -> Path:   # the model card; `model_card(model, folder)` when None
-    "Write `model`'s encoder as a folder that `transformers.Data2VecVisionModel.from_pretrained` and `AutoImageProcessor` load, with a model card"
-    from safetensors.torch import save
-    folder, config = Path(folder), hf_config(model.config)                 # refuses a form transformers does not have
-    mask_token = model.mask_token if model.config['recipe'] == 'v1' else None   # transformers has one for v1's masked inputs
-    state = hf_state((model.teacher if teacher else model.student).state_dict(), mask_token)
-    atomic_save(save(state, metadata={'format': 'pt'}), folder/'model.safetensors')
-    for name, settings in (('config.json', config), ('preprocessor_config.json', hf_preprocessor(model))):
-        atomic_save(json.dumps(settings, indent=2), folder/name)
-    if model.trained_head:                                                 # what a run from this folder needs to go on as this one trained
-        head = {k: v.detach().contiguous().cpu() for k, v in model.state_dict().items() if k.startswith(('head.', 'pixel_head.'))}
-        objective = json.dumps({k: model.config[k] for k in OBJECTIVE if k in model.config})   # v1 has no decoder
-        atomic_save(save(head, metadata={'objective': objective}), folder/HEAD_FILE)
-    atomic_save(card or model_card(model, folder), folder/'README.md')
-    return folder
 
 # %% ../nbs/02_model.ipynb #e684f820
 def init_from(model: Data2Vec,      # the model a run trains, built from the run's settings
