@@ -12,7 +12,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn, Tensor
-from fastcore.basics import patch, store_attr
+from fastcore.basics import store_attr
 from fastprogress.fastprogress import progress_bar
 from fastai.callback.core import Callback
 from fastai.data.core import DataLoaders
@@ -32,18 +32,6 @@ __all__ = ['PIXEL_FLOOR_SIZE', 'CLEAR_GAIN', 'extract_features', 'present', 'sav
            'pixel_features', 'pixel_knn', 'linear_probe', 'KNNMonitor', 'pca_rgb', 'patch_features', 'show_pca',
            'attention_weights', 'cls_attention', 'show_attention', 'nearest_neighbours', 'show_retrieval']
 
-# %% ../nbs/06_evaluation.ipynb #d0f8db27
-@patch
-@torch.no_grad()
-def embed(self: Data2Vec,
-          x: Tensor,              # images `[B, C, H, W]` or patch sequences `[B, L, C*P*P]`
-          pool: str = FEATURE_SETTINGS['pool'].default,  # 'mean' of the patch tokens, or the 'cls' token
-          teacher: bool = False) -> Tensor:  # use the EMA teacher instead of the student
-    "One feature vector per image `[B, D]`"
-    if pool not in ('mean', 'cls'): raise ValueError(f"pool must be 'mean' or 'cls', got {pool!r}")
-    feats, _ = (self.teacher if teacher else self.student)(self.as_images(x))   # [B, 1+L, D]
-    return feats[:, 0] if pool == 'cls' else feats[:, 1:].mean(1)
-
 # %% ../nbs/06_evaluation.ipynb #10abde0c
 def extract_features(model: Data2Vec,        # a pretrained model
                      files: list,            # image files
@@ -62,7 +50,7 @@ def extract_features(model: Data2Vec,        # a pretrained model
     feats, decoded = [], []
     for xb, ok in (progress_bar(dl, leave=False) if show_progress else dl):
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == 'cuda'):
-            feats.append(model.embed(xb.to(device), pool=pool, teacher=teacher).float().cpu())
+            feats.append(model.image_features(xb.to(device), pool=pool, teacher=teacher).float().cpu())
         decoded.append(ok)
     feats, decoded = torch.cat(feats), torch.cat(decoded)
     broken = (~torch.isfinite(feats).all(1) & decoded).sum().item()

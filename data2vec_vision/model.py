@@ -16,7 +16,7 @@ from fastcore.basics import patch
 from timm.layers import DropPath, Mlp, PatchEmbed, resample_abs_pos_embed, trunc_normal_
 from timm.models.vision_transformer import Attention, Block
 from .official import read_official
-from .settings import SETTINGS, resolve_settings
+from .settings import FEATURE_SETTINGS, SETTINGS, resolve_settings
 from .transforms import JoinPatchSequence, PatchesToSequence, ViTPatchesTransform
 
 # %% auto #0
@@ -540,6 +540,16 @@ class Data2Vec(nn.Module):
         "The teacher's regression targets `[B, L, D]` for the full, unmasked images"
         _, layers = self.teacher(self.as_images(x), layer_output=self.config['target_layer'])
         return make_targets(layers, self.config['k'], self.config['target_norm'], self.config['final_norm'])
+
+    @torch.no_grad()
+    def image_features(self,
+                       x: Tensor,        # images `[B, C, H, W]` or patch sequences `[B, L, C*P*P]`
+                       pool: str = FEATURE_SETTINGS['pool'].default,   # 'mean' of the patch tokens, or the 'cls' token
+                       teacher: bool = False) -> Tensor:   # use the EMA teacher instead of the student
+        "One feature vector per image `[B, D]`: what `extract_features` and the kNN read"
+        if pool not in FEATURE_SETTINGS['pool'].choices: raise ValueError(f"pool must be 'mean' or 'cls', got {pool!r}")
+        feats, _ = (self.teacher if teacher else self.student)(self.as_images(x))   # [B, 1+L, D]
+        return feats[:, 0] if pool == 'cls' else feats[:, 1:].mean(1)
 
     @torch.no_grad()
     def ema_update(self, tau: float):
