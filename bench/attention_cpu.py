@@ -16,7 +16,7 @@ import torch
 import torch.nn.functional as F
 from torch.nn.attention import sdpa_kernel, SDPBackend
 from fastai.torch_core import set_seed
-import data2vec_vision.model as d2v_model
+import data2vec_vision.encoders as d2v_encoders
 from data2vec_vision.data import pretrain_dataloaders, sample_images
 from data2vec_vision.learner import data2vec_learner
 from data2vec_vision.precision import _step_seconds
@@ -47,13 +47,13 @@ def attention_ms(fn, batch: int, heads: int, tokens: int, bf16: bool, repeats: i
 def step_ms(attention, bf16: bool, repeats: int) -> float:
     "Best milliseconds of the cpu preset's step passes with `attention` as the library's `attend`"
     set_seed(0)
-    built, d2v_model.attend = d2v_model.attend, attention
+    built, d2v_encoders.attend = d2v_encoders.attend, attention
     try:
         dls = pretrain_dataloaders(sample_images(), 64, 32, num_workers=0, device='cpu')   # the learner; the step's batch is random
         learn = data2vec_learner(dls, Data2Vec(preset='cpu'), precision='fp32', teacher_precision='bf16' if bf16 else 'fp32', compile='off')
         images = torch.randn(64, 3, 64, 64)
         return min(_step_seconds(learn, images, bf16) for _ in range(repeats + 1)) * 1e3
-    finally: d2v_model.attend = built
+    finally: d2v_encoders.attend = built
 
 def always_fused(q, k, v, bias=None, dropout_p=0.):
     return F.scaled_dot_product_attention(q, k, v, attn_mask=bias, dropout_p=dropout_p)
@@ -73,7 +73,7 @@ def main():
     print("\ncpu preset (64 px, batch 64, data2vec 2.0 with its 2 masks), the passes of one eager training step:\n")
     print("| attention | student and teacher | ms/step | x fp32 fused |\n|---|---|---|---|")
     rows = [(name, bf16, step_ms(fn, bf16, a.repeats)) for bf16 in (False, True)
-            for name, fn in (('fused everywhere', always_fused), ('`attend` (as built)', d2v_model.attend))]
+            for name, fn in (('fused everywhere', always_fused), ('`attend` (as built)', d2v_encoders.attend))]
     base = rows[0][2]
     for name, bf16, ms in rows: print(f"| {name} | {'bf16' if bf16 else 'fp32'} | {ms:.0f} | {base / ms:.2f}x |")
 

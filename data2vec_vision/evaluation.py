@@ -23,7 +23,8 @@ from fastai.torch_core import rank_distrib
 import fastai.callback.schedule   # Learner.fit_one_cycle
 from .data import EachImage, ImageFolder, eval_transforms, labeled_split, load_rgb, default_workers
 from .distributed import unwrap
-from .model import Data2Vec, atomic_save, load_checkpoint, timm_qkv
+from .encoders import timm_qkv
+from .model import Data2Vec, atomic_save, load_checkpoint
 from .settings import FEATURE_SETTINGS
 from .transforms import UnNormalize
 
