@@ -91,10 +91,14 @@ class ViTEncoder(nn.Module):
     def reset_parameters(self):
         trunc_normal_(self.pos_embed, std=0.02)
         nn.init.normal_(self.cls_token, std=1e-6)
+        self.init_linears()
+
+    def init_linears(self):
+        "Every linear layer's weight from a truncated N(0, 0.02), its bias (where it has one) zero, as all three forms start"
         for m in self.modules():
             if isinstance(m, nn.Linear):
                 trunc_normal_(m.weight, std=0.02)
-                nn.init.zeros_(m.bias)
+                if m.bias is not None: nn.init.zeros_(m.bias)
 
     def grid_of(self, images: Tensor) -> tuple:
         "(rows, columns) of the patch grid of `images` `[B, C, H, W]`"
@@ -251,10 +255,7 @@ class BeitEncoder(ViTEncoder):
     def reset_parameters(self):
         if self.pos_embed is not None: trunc_normal_(self.pos_embed, std=0.02)
         trunc_normal_(self.cls_token, std=0.02)
-        for m in self.modules():
-            if isinstance(m, nn.Linear):
-                trunc_normal_(m.weight, std=0.02)
-                if m.bias is not None: nn.init.zeros_(m.bias)
+        self.init_linears()
 
     def pos_embed_for(self, grid: tuple):
         return None if self.pos_embed is None else super().pos_embed_for(grid)
@@ -338,10 +339,7 @@ class PostNormEncoder(ViTEncoder):
 
     def reset_parameters(self):
         "As data2vec 2.0 initialises: linear weights N(0, 0.02), the patch projection Xavier-uniform, the CLS token N(0, 1)"
-        for m in self.modules():
-            if isinstance(m, nn.Linear):
-                trunc_normal_(m.weight, std=0.02)
-                nn.init.zeros_(m.bias)
+        self.init_linears()
         nn.init.xavier_uniform_(self.patch_embed.proj.weight.view(self.embed_dim, -1))
         nn.init.normal_(self.cls_token)
 
