@@ -121,11 +121,8 @@ def read_config(path) -> dict:
 RESUME_CAN_CHANGE = ('epochs', 'max_lr', 'device', 'num_workers', 'precision', 'teacher_precision', 'compile', 'save_every', 'knn_eval_path',
                      'knn_every', 'log', 'input_path', 'init', 'checkpoint_out_dir', 'resume_checkpoint')
 
-def resumed_settings(path) -> tuple:
+def resumed_settings(ckpt: dict, path) -> tuple:   # `ckpt` as `read_training_state` reads it from `path`
     "The settings a resumable checkpoint was trained with, and how many epochs it has done"
-    from data2vec_vision.model import load_checkpoint
-    ckpt = load_checkpoint(path)
-    if 'opt' not in ckpt: raise ValueError(f"{path} holds model weights only: resume from the checkpoint.pt the train command writes")
     try: stored, done = json.loads(ckpt.get('settings') or '{}'), int(ckpt['epoch'])
     except (KeyError, TypeError, ValueError) as e: raise ValueError(f"{path} is damaged: its settings or epoch cannot be read") from e
     if not isinstance(stored, dict): raise ValueError(f"{path} is damaged: its settings are not a mapping")
@@ -147,8 +144,11 @@ def resolve_options(args: argparse.Namespace) -> argparse.Namespace:
     config = read_config(args.config) if getattr(args, 'config', None) else {}
     if given['resume_checkpoint'] is None and config.get('resume_checkpoint') is not None:   # a config that resumes: checked as the option
         given['resume_checkpoint'] = coerce(SETTINGS['resume_checkpoint'], config.pop('resume_checkpoint'))
+    resumed = None                                             # the checkpoint, read once: here for its settings, at the start for its states
     if given['resume_checkpoint'] is not None:
-        stored, done = resumed_settings(given['resume_checkpoint'])
+        from data2vec_vision.model import read_training_state
+        resumed = read_training_state(given['resume_checkpoint'])
+        stored, done = resumed_settings(resumed, given['resume_checkpoint'])
         check_resume(given, stored, given['resume_checkpoint'])
         config = {**config, **stored}
     source, init = None, given['init'] if given['init'] is not None else config.get('init')   # a --config's init starts the run too
@@ -167,7 +167,7 @@ def resolve_options(args: argparse.Namespace) -> argparse.Namespace:
                          f"{done} (the learning-rate and tau schedules are then planned for the new length)")
     if s['input_path'] is None and given['batch_size'] is None and 'batch_size' not in config:
         s['batch_size'] = min(s['batch_size'], 16)             # the sample set has 40 training images
-    return argparse.Namespace(**s, command='train', source_model=source)
+    return argparse.Namespace(**s, command='train', source_model=source, resumed=resumed)
 
 def folder_looks(path) -> dict:
     "What `--colour auto` and `--background auto` become for the images of `path`, listed once: `gray` or `colour` (`looks_grayscale`), `flat` or `varied` (`looks_flat`)"
@@ -318,7 +318,8 @@ def _build(s: argparse.Namespace, folder, monitor):
     learner_args['init'] = s.source_model                      # loaded already; None on resume, where the checkpoint holds the weights
     learner_args['init_head'] = getattr(s.source_model, 'trained_head', False)   # an earlier run's head or decoder fits its encoder
     learn = data2vec_learner(dls, model, **learner_args, cbs=cbs)
-    start = resume(learn, s.resume_checkpoint) if s.resume_checkpoint else 0
+    start = resume(learn, s.resumed, s.resume_checkpoint) if s.resume_checkpoint else 0
+    s.resumed = None                                           # its tensors are in the learner now: not kept twice
     batch = f"{n_procs} processes x batch {s.batch_size} = global batch {n_procs * s.batch_size}" if n_procs > 1 else f"batch {s.batch_size}"
     if rank == 0:
         kind = (' grayscale' if s.colour == 'gray' else '') + (' objects on a flat background' if s.background == 'flat' else '')

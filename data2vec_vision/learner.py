@@ -22,7 +22,7 @@ from fastai.torch_core import num_distrib, rank_distrib
 from .callback import CollapseWarning, Data2VecCallback, Data2VecLoss
 from .distributed import all_ranks, unwrap
 from .masking import MASKS
-from .model import Data2Vec, check_weights, init_from, load_checkpoint, settings_of, stored_config
+from .model import Data2Vec, check_weights, init_from, settings_of, stored_config
 from .precision import BF16Autocast, CompileLongRuns, MeasuredPrecision, compile_model, has_native_bf16, resolve_precision, resolve_teacher_precision
 from .settings import resolve_settings
 from .tracking import plain_when_piped
@@ -244,11 +244,10 @@ def save_training_state(learn: Learner, path, epochs_done: int, settings: dict |
     unwrap(learn.model).save(path, with_teacher=True, opt=opt, epoch=epochs_done, n_epoch=learn.n_epoch,
                              settings=json.dumps(settings or {}), rng=rng)
 
-def resume(learn: Learner, path) -> int:
-    "Load the resumable checkpoint at `path` into `learn`; returns the epoch to start from"
-    ckpt = load_checkpoint(path)
-    if 'opt' not in ckpt:
-        raise ValueError(f"{path} holds model weights only: resume from the checkpoint.pt the train command writes")
+def resume(learn: Learner,
+           ckpt: dict,    # the resumable checkpoint, as `read_training_state` reads it
+           path) -> int:  # where it was read, to name it in errors
+    "Continue `learn` from the resumable checkpoint `ckpt`: model, optimizer and random states; returns the epoch to start from"
     saved = stored_config(ckpt, path)
     diff = {k: (saved[k], v) for k, v in learn.model.config.items() if k in saved and saved[k] != v}
     if diff:

@@ -22,7 +22,7 @@ from .transforms import JoinPatchSequence, PatchesToSequence, ViTPatchesTransfor
 __all__ = ['TARGET_NORMS', 'MODEL_ARGS', 'MODEL_KEYS', 'DECODER_KEYS', 'CHECKPOINT_FORMAT', 'ARCHITECTURE', 'normalize_layer',
            'make_targets', 'ChannelNorm', 'ConvDecoder', 'place_visible', 'normalized_patches', 'model_settings',
            'model_from_settings', 'settings_of', 'Data2Vec', 'current_umask', 'atomic_save', 'load_checkpoint',
-           'is_ours', 'stored_config', 'check_weights', 'init_from', 'architecture_of']
+           'read_training_state', 'is_ours', 'stored_config', 'check_weights', 'init_from', 'architecture_of']
 
 # %% ../nbs/02_model.ipynb #9608b20c
 TARGET_NORMS = SETTINGS['target_norm'].choices     # ('layer', 'instance', 'none')
@@ -263,6 +263,12 @@ def load_checkpoint(path) -> dict:
                          f"{type(e).__name__}). Pass a file written by `Data2Vec.save` or the train command.") from e
     if not isinstance(ckpt, dict) or ckpt.get('format') != CHECKPOINT_FORMAT:
         raise ValueError(f"{path} is not a data2vec_vision checkpoint. Pass a file written by `Data2Vec.save` or the train command.")
+    return ckpt
+
+def read_training_state(path) -> dict:
+    "A resumable checkpoint (`checkpoint.pt`), opened as `load_checkpoint` opens any file; a file of model weights alone is refused"
+    ckpt = load_checkpoint(path)
+    if 'opt' not in ckpt: raise ValueError(f"{path} holds model weights only: resume from the checkpoint.pt the train command writes")
     return ckpt
 
 # %% ../nbs/02_model.ipynb #fc99df4b
