@@ -16,7 +16,7 @@ from fastai.learner import Learner
 from fastai.torch_core import rank_distrib, to_float
 from .callback import Data2VecCallback, masked_batch
 from .distributed import from_rank0, unwrap
-from .model import Data2Vec
+from .model import Data2Vec, atomic_save
 from .settings import COMPILE_MIN_STEPS
 from . import __version__
 
@@ -131,13 +131,7 @@ def read_precision_cache(path: Path) -> dict:
 
 def write_precision_cache(path: Path, cache: dict):
     "Write `cache` to `path` atomically; a cache that cannot be written is skipped, not an error"
-    tmp = path.with_name(f'.{path.name}.{os.getpid()}.tmp')
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp.write_text(json.dumps(cache, indent=1))
-        os.replace(tmp, path)
-    except OSError:
-        with contextlib.suppress(OSError): tmp.unlink(missing_ok=True)   # its folder may be a file: nothing to remove
+    with contextlib.suppress(OSError): atomic_save(json.dumps(cache, indent=1), path)   # e.g. its folder is a file
 
 class MeasuredPrecision(Callback):
     "`precision='auto'` where bf16 is native: time float32 and bf16 steps before training (or read them from the cache), train in the faster"
