@@ -12,14 +12,14 @@ from torch import nn
 from timm.models.beit import Beit
 from timm.models.vision_transformer import VisionTransformer
 from .model import Data2Vec, atomic_save
-from .official import HEAD_FILE, OBJECTIVE, hf_config, hf_state
+from .official import HEAD_FILE, HF_NAMES, OBJECTIVE, QKV, name_rules, renamed
 from .transforms import IMAGENET_MEAN, IMAGENET_STD
 from . import __version__
 
 # %% auto #0
-__all__ = ['TIMM_MODELS', 'TIMM_ARGS', 'TIMM_CFG', 'timm_model_name', 'timm_kwargs', 'encoder_state_dict', 'to_timm',
+__all__ = ['TIMM_MODELS', 'TIMM_ARGS', 'TIMM_CFG', 'VIT_NAMES', 'timm_model_name', 'timm_kwargs', 'encoder_state_dict', 'to_timm',
            'timm_pretrained_cfg', 'timm_metadata', 'save_timm', 'read_timm_file', 'load_timm', 'timm_load_line',
-           'hf_preprocessor', 'hf_load_line', 'model_card', 'save_hf']
+           'hf_config', 'hf_state', 'hf_preprocessor', 'hf_load_line', 'model_card', 'save_hf']
 
 # %% ../nbs/02b_export.ipynb #5574df9f
 TIMM_MODELS = dict(vit='vit_base_patch16_224', beit='beit_base_patch16_224')   # a `timm.create_model` name of each form's class
@@ -114,6 +114,44 @@ def timm_load_line(path) -> str:
     t = read_timm_file(path)
     overlay = ', '.join(f'{k}={v!r}' for k, v in {**t['pretrained_cfg'], 'file': str(path)}.items())
     return f"timm.create_model({t['model']!r}, pretrained=True, pretrained_cfg_overlay=dict({overlay}), " + ', '.join(f'{k}={v!r}' for k, v in t['kwargs'].items()) + ')'
+
+# %% ../nbs/02b_export.ipynb #372d1886
+def hf_config(c: dict) -> dict:   # a model's `config`
+    "The transformers `Data2VecVisionConfig` (as a dict) of the encoder a `Data2Vec` of config `c` has"
+    if c['encoder'] not in ('vit', 'beit'):
+        raise ValueError("transformers has no post-norm ViT such as data2vec 2.0's encoder (encoder='data2vec2'): use this model "
+                         "through data2vec_vision (features, extract, evaluate, train --init), or pretrain a model of the vit or beit form")
+    beit = c['encoder'] == 'beit'
+    return dict(model_type='data2vec-vision', architectures=['Data2VecVisionModel'], hidden_size=c['embed_dim'],
+                num_hidden_layers=c['depth'], num_attention_heads=c['num_heads'], intermediate_size=int(c['embed_dim'] * c['mlp_ratio']),
+                hidden_act='gelu', layer_norm_eps=c['layer_norm_eps'], image_size=c['img_size'], patch_size=c['patch_size'],
+                num_channels=c['in_chans'], use_mask_token=c['recipe'] == 'v1',
+                use_absolute_position_embeddings=c['abs_pos_embed'] if beit else True,
+                use_relative_position_bias=beit and c['rel_pos_bias'] == 'per_block',
+                use_shared_relative_position_bias=beit and c['rel_pos_bias'] == 'shared',
+                layer_scale_init_value=float(c['layer_scale']), drop_path_rate=0.0,
+                use_mean_pooling=bool(c['mean_pooling']) if beit else False)
+
+VIT_NAMES = {'blocks.{i}.ls1.gamma': 'blocks.{i}.gamma_1', 'blocks.{i}.ls2.gamma': 'blocks.{i}.gamma_2'}   # timm ViT -> BEiT names
+
+def hf_state(encoder: dict,             # an encoder's state dict, e.g. `model.student.state_dict()`
+             mask_token=None) -> dict:   # v1's mask token, which transformers keeps among the embeddings
+    "An encoder's weights under transformers' names"
+    back, vit_rules = name_rules({ours: hf for hf, ours in HF_NAMES.items()}), name_rules(VIT_NAMES)
+    out = {}
+    for name, value in encoder.items():
+        name = renamed(name, vit_rules) or name
+        m = re.match(r'blocks\.(\d+)\.attn\.qkv\.(weight|bias)$', name)
+        if m:
+            for part, t in zip(QKV, value.chunk(3)):
+                if not (m[2] == 'bias' and part == 'key'): out[f'encoder.layer.{m[1]}.attention.attention.{part}.{m[2]}'] = t
+            continue
+        hf = renamed(name, back)
+        if hf is None: raise ValueError(f"{name} has no place in transformers' data2vec vision model")
+        out[hf] = value
+    if mask_token is not None: out['embeddings.mask_token'] = mask_token
+    return {k: v.detach().contiguous().cpu() for k, v in out.items()}
+
 
 # %% ../nbs/02b_export.ipynb #dce83b10
 def hf_preprocessor(model: Data2Vec) -> dict:

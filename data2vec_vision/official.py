@@ -15,11 +15,11 @@ from .settings import SETTINGS, coerce, read_settings_file
 # %% auto #0
 __all__ = ['HF_NAMES', 'QKV', 'HF_PREFIXES', 'HF_IGNORED', 'HF_RULES', 'HF_QKV', 'HEAD_FILE', 'OBJECTIVE', 'HUB_ID',
            'LOCAL_SUFFIXES', 'SAFE_PICKLE_TYPES', 'FAIRSEQ_IMAGE', 'FAIRSEQ_NAMES', 'FAIRSEQ_IGNORED', 'FAIRSEQ_BLOCK',
-           'VIT_NAMES', 'hf_settings', 'hf_place', 'hf_to_student', 'read_weights', 'read_head_file', 'read_hf_folder',
-           'is_hub_id', 'hub_folder', 'read_pickled', 'read_beit_state', 'read_beit_checkpoint', 'beit_settings',
-           'fairseq_blocks', 'is_fairseq', 'fairseq_objective', 'fairseq_settings', 'fairseq_to_student',
-           'read_fairseq_checkpoint', 'read_checkpoint_file', 'read_official', 'read_official_head', 'hf_config',
-           'hf_state']
+           'name_rules', 'renamed', 'hf_settings', 'hf_place', 'hf_to_student', 'read_weights', 'read_head_file',
+           'read_hf_folder', 'is_hub_id', 'hub_folder', 'read_pickled', 'read_beit_state', 'read_beit_checkpoint',
+           'beit_settings', 'fairseq_blocks', 'is_fairseq', 'fairseq_objective', 'fairseq_settings',
+           'fairseq_to_student', 'read_fairseq_checkpoint', 'read_checkpoint_file', 'read_official',
+           'read_official_head']
 
 # %% ../nbs/15_official.ipynb #648d7366
 HF_NAMES = {   # transformers' name: this library's name (under `student.`)
@@ -53,11 +53,11 @@ QKV = ('query', 'key', 'value')
 HF_PREFIXES = ('data2vec_vision.', 'beit.')     # the base model inside transformers' task models
 HF_IGNORED = re.compile(r'(classifier|lm_head|head)\.|.*relative_position_index')   # task heads, and buffers rebuilt from the grid
 
-def _name_rule(names: dict) -> list:
+def name_rules(names: dict) -> list:
     "The rules of a name table as (compiled pattern, template)"
     return [(re.compile(re.escape(a).replace(r'\{i\}', r'(?P<i>\d+)') + '$'), b) for a, b in names.items()]
 
-def _rename(name: str, rules: list) -> str | None:
+def renamed(name: str, rules: list) -> str | None:
     for pattern, template in rules:
         m = pattern.match(name)
         if m: return template.replace('{i}', m.groupdict().get('i') or '')
@@ -89,7 +89,7 @@ def hf_settings(config: dict) -> dict:
     except (KeyError, TypeError, ZeroDivisionError) as e:
         raise ValueError(f"the configuration lacks or mangles {e}: it is not a transformers vision configuration") from e
 
-HF_RULES = _name_rule(HF_NAMES)
+HF_RULES = name_rules(HF_NAMES)
 HF_QKV = re.compile(r'encoder\.layer\.(\d+)\.attention\.attention\.(query|key|value)\.weight$')   # joined into one qkv
 
 def hf_place(name: str) -> str | None:
@@ -99,7 +99,7 @@ def hf_place(name: str) -> str | None:
     if name == 'embeddings.mask_token': return 'mask_token'
     m = HF_QKV.match(name)
     if m: return f'student.blocks.{m[1]}.attn.qkv.weight'
-    ours = _rename(name, HF_RULES)
+    ours = renamed(name, HF_RULES)
     if ours is None: raise ValueError(f"the weight {name!r} has no place in this library's model")
     return f'student.{ours}'
 
@@ -352,41 +352,3 @@ def read_official_head(source) -> dict | None:   # a transformers folder, a hub 
     n = len(state['classifier.weight'])
     labels = config.get('id2label') if isinstance(config.get('id2label'), dict) else {}
     return _head(state['classifier.weight'], state.get('classifier.bias'), [str(labels.get(str(i), i)) for i in range(n)], source)
-
-# %% ../nbs/15_official.ipynb #372d1886
-def hf_config(c: dict) -> dict:   # a model's `config`
-    "The transformers `Data2VecVisionConfig` (as a dict) of the encoder a `Data2Vec` of config `c` has"
-    if c['encoder'] not in ('vit', 'beit'):
-        raise ValueError("transformers has no post-norm ViT such as data2vec 2.0's encoder (encoder='data2vec2'): use this model "
-                         "through data2vec_vision (features, extract, evaluate, train --init), or pretrain a model of the vit or beit form")
-    beit = c['encoder'] == 'beit'
-    return dict(model_type='data2vec-vision', architectures=['Data2VecVisionModel'], hidden_size=c['embed_dim'],
-                num_hidden_layers=c['depth'], num_attention_heads=c['num_heads'], intermediate_size=int(c['embed_dim'] * c['mlp_ratio']),
-                hidden_act='gelu', layer_norm_eps=c['layer_norm_eps'], image_size=c['img_size'], patch_size=c['patch_size'],
-                num_channels=c['in_chans'], use_mask_token=c['recipe'] == 'v1',
-                use_absolute_position_embeddings=c['abs_pos_embed'] if beit else True,
-                use_relative_position_bias=beit and c['rel_pos_bias'] == 'per_block',
-                use_shared_relative_position_bias=beit and c['rel_pos_bias'] == 'shared',
-                layer_scale_init_value=float(c['layer_scale']), drop_path_rate=0.0,
-                use_mean_pooling=bool(c['mean_pooling']) if beit else False)
-
-VIT_NAMES = {'blocks.{i}.ls1.gamma': 'blocks.{i}.gamma_1', 'blocks.{i}.ls2.gamma': 'blocks.{i}.gamma_2'}   # timm ViT -> BEiT names
-
-def hf_state(encoder: dict,             # an encoder's state dict, e.g. `model.student.state_dict()`
-             mask_token=None) -> dict:   # v1's mask token, which transformers keeps among the embeddings
-    "An encoder's weights under transformers' names"
-    back, vit_rules = _name_rule({ours: hf for hf, ours in HF_NAMES.items()}), _name_rule(VIT_NAMES)
-    out = {}
-    for name, value in encoder.items():
-        name = _rename(name, vit_rules) or name
-        m = re.match(r'blocks\.(\d+)\.attn\.qkv\.(weight|bias)$', name)
-        if m:
-            for part, t in zip(QKV, value.chunk(3)):
-                if not (m[2] == 'bias' and part == 'key'): out[f'encoder.layer.{m[1]}.attention.attention.{part}.{m[2]}'] = t
-            continue
-        hf = _rename(name, back)
-        if hf is None: raise ValueError(f"{name} has no place in transformers' data2vec vision model")
-        out[hf] = value
-    if mask_token is not None: out['embeddings.mask_token'] = mask_token
-    return {k: v.detach().contiguous().cpu() for k, v in out.items()}
-

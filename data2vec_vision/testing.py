@@ -11,7 +11,7 @@ from fastai.callback.core import Callback, CancelFitException
 from .model import Data2Vec
 
 # %% auto #0
-__all__ = ['TINY', 'tiny_model', 'StopAfter', 'fairseq_checkpoint']
+__all__ = ['TINY', 'tiny_model', 'StopAfter', 'perturbed', 'fairseq_checkpoint']
 
 # %% ../nbs/16_testing.ipynb #89d4bcce
 TINY = dict(img_size=32, patch_size=8, embed_dim=48, depth=3, num_heads=3, k=2)
@@ -26,6 +26,15 @@ class StopAfter(Callback):
     def __init__(self, epochs: int = 1): self.epochs = epochs
     def after_epoch(self):
         if self.epoch + 1 == self.epochs: raise CancelFitException()
+
+# %% ../nbs/16_testing.ipynb #d9f0a5c8
+def perturbed(model: torch.nn.Module,   # any model
+              scale: float = 0.05) -> torch.nn.Module:   # the noise's standard deviation
+    "`model` with seeded Gaussian noise added to every parameter, in eval mode"
+    torch.manual_seed(0)
+    with torch.no_grad():
+        for p in model.parameters(): p.add_(scale * torch.randn_like(p))
+    return model.eval()
 
 # %% ../nbs/16_testing.ipynb #4752cd24
 def fairseq_checkpoint(width: int = 48,   # token width
