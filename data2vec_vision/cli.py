@@ -6,17 +6,17 @@ Docs: https://data2vec-vision.github.io/data2vec_vision/cli.html.md"""
 
 # %% ../nbs/07_cli.ipynb #3cc63623
 from __future__ import annotations
-import argparse, json, os, re, sys, time, warnings
+import argparse, os, sys, warnings
 from pathlib import Path
 from . import __version__
+from .run import RunFolder, check_resume, read_config, resumed_settings, write_config
 from .settings import (FEATURE_SETTINGS, FINETUNE_SETTINGS, GROUPS, PRESETS, RECIPES, SETTINGS, Setting, coerce,
                                       read_settings_file, resolve_command, resolve_settings)
 
 # %% auto #0
-__all__ = ['MODEL_SOURCE', 'RESUME_CAN_CHANGE', 'STUDENT_FILE', 'add_settings', 'get_parser', 'read_config', 'resumed_settings',
-           'check_resume', 'resolve_options', 'folder_looks', 'init_architecture', 'write_config', 'RunFolder',
-           'run_loggers', 'setup', 'fit_and_report', 'pretrain', 'fresh_output', 'extract', 'evaluate', 'finetune',
-           'run_record', 'push_to_hub', 'export', 'plot', 'show_warning', 'main']
+__all__ = ['MODEL_SOURCE', 'add_settings', 'get_parser', 'resolve_options', 'folder_looks', 'init_architecture', 'run_loggers',
+           'setup', 'fit_and_report', 'pretrain', 'fresh_output', 'extract', 'evaluate', 'finetune', 'run_record',
+           'push_to_hub', 'export', 'plot', 'show_warning', 'main']
 
 # %% ../nbs/07_cli.ipynb #967c300c
 def _default_text(s: Setting, value) -> str:
@@ -93,51 +93,6 @@ def get_parser(argv: list | None = None) -> argparse.ArgumentParser:
     return parser
 
 # %% ../nbs/07_cli.ipynb #cbbe6149
-def _unique_keys(loader, node, deep=False):
-    "A YAML mapping whose keys are all different: a setting written twice is a mistake, not a choice of the last"
-    keys = [loader.construct_object(k, deep=deep) for k, _ in node.value]
-    twice = sorted({str(k) for k in keys if keys.count(k) > 1})
-    if twice: raise ValueError(f"sets {', '.join(twice)} more than once: keep one line for each")
-    return loader.construct_mapping(node, deep)
-
-def _safe_loader():
-    import yaml
-    class UniqueKeyLoader(yaml.SafeLoader): pass
-    UniqueKeyLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _unique_keys)
-    return UniqueKeyLoader
-
-def read_config(path) -> dict:
-    "The settings in a `config.yaml`, read safely: a mapping of setting names to values"
-    import yaml
-    path = Path(path)
-    if not path.exists(): raise FileNotFoundError(f"--config {path} does not exist: pass a config.yaml that a run wrote")
-    text = read_settings_file(path, 'a config.yaml')
-    try: data = yaml.load(text, Loader=_safe_loader())
-    except (yaml.YAMLError, RecursionError, ValueError) as e: raise ValueError(f"--config {path} is not readable YAML: {str(e)[:300]}") from e
-    if not isinstance(data, dict):
-        raise ValueError(f"--config {path} must hold settings as `name: value` lines, got {type(data).__name__}")
-    return data
-
-RESUME_CAN_CHANGE = ('epochs', 'max_lr', 'device', 'num_workers', 'precision', 'teacher_precision', 'compile', 'save_every', 'knn_eval_path',
-                     'knn_every', 'log', 'input_path', 'init', 'checkpoint_out_dir', 'resume_checkpoint')
-
-def resumed_settings(ckpt: dict, path) -> tuple:   # `ckpt` as `read_training_state` reads it from `path`
-    "The settings a resumable checkpoint was trained with, and how many epochs it has done"
-    try: stored, done = json.loads(ckpt.get('settings') or '{}'), int(ckpt['epoch'])
-    except (KeyError, TypeError, ValueError) as e: raise ValueError(f"{path} is damaged: its settings or epoch cannot be read") from e
-    if not isinstance(stored, dict): raise ValueError(f"{path} is damaged: its settings are not a mapping")
-    return {k: v for k, v in stored.items() if k in SETTINGS}, done
-
-def check_resume(given: dict, stored: dict, path):
-    "Refuse options that would make a resumed run another run, naming each"
-    changed = [n for n, v in given.items() if v is not None and n in stored and n not in RESUME_CAN_CHANGE
-               and coerce(SETTINGS[n], v) != coerce(SETTINGS[n], stored[n])]
-    if changed:
-        raise ValueError(f"{path} was trained with other settings: " +
-                         '; '.join(f"{SETTINGS[n].option} {given[n]} here, {stored[n]} there" for n in changed) +
-                         f". A resumed run keeps its settings (only {', '.join('--' + n.replace('_', '-') for n in RESUME_CAN_CHANGE[:-3])} "
-                         "may change): leave these options out, or start a new run in another folder")
-
 def resolve_options(args: argparse.Namespace) -> argparse.Namespace:
     "The run's complete, checked settings: the options given, over a resumed checkpoint's or `--config`'s, over the rules, preset and recipe"
     given = {n: getattr(args, n, None) for n in SETTINGS}
@@ -187,81 +142,7 @@ def init_architecture(init: str, given: dict) -> tuple:
     recipe = {'recipe': source.config['recipe']} if given.get('recipe') is None else {}   # as the source was trained (official: as published)
     return source, {**architecture, **recipe}
 
-def write_config(settings: dict, path) -> Path:
-    "Write the resolved `settings` of a run to `path` as YAML, atomically"
-    import yaml
-    from data2vec_vision.model import atomic_save
-    values = {k: str(v) if isinstance(v, Path) else v for k, v in settings.items() if k in SETTINGS and k != 'resume_checkpoint'}
-    text = (f"# data2vec_vision {__version__}: the settings of a run. Repeat it with\n"
-            f"#   python -m data2vec_vision train --config {path} --checkpoint-out-dir NEW_FOLDER\n" + yaml.safe_dump(values, sort_keys=False))
-    atomic_save(text, path)
-    return Path(path)
-
 # %% ../nbs/07_cli.ipynb #6169aa0e
-STUDENT_FILE = re.compile(r'student_\d+\.pt')   # what train writes every --save-every epochs
-
-class RunFolder:
-    "A run's output folder: refused when it holds another run or cannot be written, locked (`.lock`, removed at the end) while this run writes to it"
-    RUN_FILES = ('checkpoint.pt', 'best.pt', 'config.yaml', 'log.csv', 'tensorboard', 'wandb')
-    def __init__(self, path, resume_from=None):
-        self.path = Path(path)
-        if self.path.exists() and not self.path.is_dir(): raise ValueError(f"--checkpoint-out-dir {path} is a file: choose a folder")
-        try: self.path.mkdir(parents=True, exist_ok=True)
-        except OSError as e:
-            raise ValueError(f"--checkpoint-out-dir {path} cannot be written to ({e.strerror or e}): choose another folder") from e
-        while not self._take_lock(): pass                      # the lock file was removed by a run ending meanwhile: take a new one
-        continuing = resume_from is not None and Path(resume_from).resolve().parent == self.path.resolve()
-        held = self.run_files()
-        if held and not continuing and not self.saved(held):          # a run that ended before its first checkpoint: start over
-            self.move_aside(held)
-            held = []
-        if held and not continuing:
-            self.close()
-            raise ValueError(f"{path} holds a run already ({', '.join(held[:4])}): continue it with --resume-checkpoint "
-                             f"{self.path/'checkpoint.pt'}, or choose another --checkpoint-out-dir. Nothing was changed")
-        self.lock.seek(0); self.lock.truncate(); self.lock.write(f'{os.getpid()}\n'); self.lock.flush()
-
-    def _take_lock(self) -> bool:
-        "Lock `.lock` in the folder; False when the file locked is no longer the folder's (removed as its run ended)"
-        import fcntl
-        try: self.lock = open(self.path/'.lock', 'a+')
-        except OSError as e:
-            raise ValueError(f"--checkpoint-out-dir {self.path} cannot be written to ({e.strerror or e}): choose another folder") from e
-        try: fcntl.flock(self.lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            self.lock.seek(0); owner = self.lock.read().strip() or 'unknown'; self.lock.close()
-            raise ValueError(f"Another run (process {owner}) is writing to {self.path}: wait for it to end, or choose another --checkpoint-out-dir")
-        if self._holds_lock_file(): return True
-        self.lock.close()
-        return False
-
-    def _holds_lock_file(self) -> bool:
-        try: return os.stat(self.path/'.lock').st_ino == os.fstat(self.lock.fileno()).st_ino
-        except FileNotFoundError: return False
-
-    @staticmethod
-    def saved(files: list) -> bool:
-        "Whether a run's `files` include what continues it or what it trained: only then is the folder a run"
-        return any(n == 'checkpoint.pt' or STUDENT_FILE.fullmatch(n) for n in files)
-
-    def move_aside(self, files: list):
-        "Move an unfinished run's `files` into a new `unfinished-<time>/` in the folder, never deleting them"
-        aside = self.path/time.strftime('unfinished-%Y%m%d-%H%M%S')
-        while aside.exists(): aside = aside.with_name(aside.name + '_')
-        aside.mkdir()
-        for name in files: (self.path/name).rename(aside/name)
-        print(f"{self.path} held a run that ended before its first checkpoint ({', '.join(files)}): moved to {aside}; starting over")
-
-    def run_files(self) -> list:
-        return sorted(p.name for p in self.path.iterdir() if p.name in self.RUN_FILES or STUDENT_FILE.fullmatch(p.name))
-
-    def close(self):
-        "Remove the lock file and release it"
-        import fcntl
-        if self.lock.closed: return
-        if self._holds_lock_file(): (self.path/'.lock').unlink()   # removed while still locked: no run can take this one
-        fcntl.flock(self.lock, fcntl.LOCK_UN); self.lock.close()
-
 def run_loggers(s: argparse.Namespace) -> list:
     "The callbacks that record the run as `--log` asks: csv (`log.csv`), tensorboard (`tensorboard/`), wandb"
     from fastai.torch_core import rank_distrib
