@@ -254,9 +254,9 @@ def pca_rgb(feats: Tensor) -> Tensor:   # features `[..., D]`: one vector per pa
 @torch.no_grad()
 def patch_features(model: Data2Vec, images: Tensor, teacher: bool = False) -> Tensor:
     "The encoder's final patch tokens of `images` `[B, C, H, W]` on their grid, `[B, gh, gw, D]`"
-    feats, _ = (model.teacher if teacher else model.student)(images)       # [B, 1+L, D]
-    p = model.config['patch_size']
-    return feats[:, 1:].reshape(len(images), images.shape[-2] // p, images.shape[-1] // p, -1)
+    encoder = model.teacher if teacher else model.student
+    feats, _ = encoder(images)                                             # [B, 1+L, D]
+    return feats[:, 1:].reshape(len(images), *encoder.grid_of(images), -1)
 
 def show_pca(model: Data2Vec,          # a (pretrained) model
              images: Tensor,           # normalised images `[B, C, H, W]`
@@ -289,8 +289,7 @@ def cls_attention(model: Data2Vec, images: Tensor, teacher: bool = False) -> Ten
     x = encoder.embed(images)                                              # [B, 1+L, D]
     for block in encoder.blocks[:-1]: x = block(x)
     w = attention_weights(encoder.blocks[-1], x)[:, :, 0, 1:]              # [B, heads, L]
-    p = model.config['patch_size']
-    return w.reshape(*w.shape[:2], images.shape[-2] // p, images.shape[-1] // p)
+    return w.reshape(*w.shape[:2], *encoder.grid_of(images))
 
 def show_attention(model: Data2Vec,        # a (pretrained) model
                    images: Tensor,         # normalised images `[B, C, H, W]`
