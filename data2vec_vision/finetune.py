@@ -22,7 +22,7 @@ import fastai.callback.schedule   # Learner.fine_tune
 from torch import nn
 from .data import ImageFolder, default_workers, eval_transforms, labeled_split, pretrain_transforms
 from .learner import NoWeightDecay
-from .precision import BF16Autocast, resolve_precision
+from .precision import precision_callbacks, resolve_precision
 from .export import timm_metadata, to_timm
 from .model import Data2Vec, atomic_save, init_from
 from .official import read_official_head
@@ -87,7 +87,7 @@ def classifier_learner(dls,                       # `DataLoaders` of `(image, la
     vit = to_timm(model, teacher=teacher, num_classes=n_classes or len(dls.vocab), global_pool='avg', drop_path_rate=drop_path)
     cbs = [NoWeightDecay()] + list(cbs or [])
     if clip: cbs.append(GradientClip(clip))
-    if resolve_precision(precision, dls.device or 'cpu') == 'bf16': cbs.append(BF16Autocast())
+    cbs += precision_callbacks(resolve_precision(precision, dls.device or 'cpu'))   # fp16 with loss scaling on a GPU without bf16
     return plain_when_piped(Learner(dls, vit, loss_func=CrossEntropyLossFlat(label_smoothing=label_smoothing),
                    opt_func=partial(Adam, sqr_mom=0.999, eps=1e-8), splitter=vit_param_groups, wd=weight_decay,
                    metrics=accuracy, cbs=cbs, **kwargs))

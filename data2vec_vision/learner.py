@@ -13,7 +13,6 @@ import numpy as np
 import torch
 from fastai.callback.core import Callback, CancelFitException
 import fastai.callback.schedule, fastai.callback.progress   # Learner.fit_one_cycle, the progress bar and table
-from fastai.callback.fp16 import MixedPrecision
 from fastai.callback.training import GradientAccumulation, GradientClip
 from fastai.learner import Learner, Recorder, ValueMetric
 from fastai.optimizer import Adam
@@ -23,7 +22,8 @@ from .callback import CollapseWarning, Data2VecCallback, Data2VecLoss
 from .distributed import all_ranks, unwrap
 from .masking import MASKS
 from .model import Data2Vec, check_weights, init_from, settings_of, stored_config
-from .precision import BF16Autocast, CompileLongRuns, MeasuredPrecision, compile_model, has_native_bf16, resolve_precision, resolve_teacher_precision
+from .precision import (BF16Autocast, CompileLongRuns, MeasuredPrecision, compile_model, has_native_bf16, precision_callbacks, resolve_precision,
+                                       resolve_teacher_precision)
 from .settings import resolve_settings
 from .tracking import plain_when_piped
 
@@ -118,8 +118,7 @@ def data2vec_learner(dls,                        # `DataLoaders` of images `(xb,
     precision = None if measured else resolve_precision(s['precision'], dls.device or 'cpu')   # None: chosen at the first fit
     if measured: cbs.append(MeasuredPrecision())
     if s['compile'] == 'auto': cbs.append(CompileLongRuns())
-    if precision == 'bf16': cbs.append(BF16Autocast())
-    if precision == 'fp16': cbs.append(MixedPrecision())
+    if precision: cbs += precision_callbacks(precision)
     trainable = lambda m: [p for p in m.parameters() if p.requires_grad]
     metrics = [ValueMetric(lambda: learn.tau, 'tau'), ValueMetric(lambda: _epoch_mean(d2v, 'target_spread'), 'target_spread'),
                ValueMetric(lambda: _epoch_mean(d2v, 'pred_spread'), 'pred_spread')]

@@ -203,7 +203,7 @@ class Data2Vec(nn.Module):
                        pool: str = FEATURE_SETTINGS['pool'].default,   # 'mean' of the patch tokens, or the 'cls' token
                        teacher: bool = False) -> Tensor:   # use the EMA teacher instead of the student
         "One feature vector per image `[B, D]`: what `extract_features` and the kNN read"
-        if pool not in FEATURE_SETTINGS['pool'].choices: raise ValueError(f"pool must be 'mean' or 'cls', got {pool!r}")
+        if pool not in FEATURE_SETTINGS['pool'].choices: raise ValueError(f"pool must be {' or '.join(map(repr, FEATURE_SETTINGS['pool'].choices))}, got {pool!r}")
         feats, _ = (self.teacher if teacher else self.student)(self.as_images(x))   # [B, 1+L, D]
         return feats[:, 0] if pool == 'cls' else feats[:, 1:].mean(1)
 

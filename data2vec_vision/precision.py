@@ -22,9 +22,9 @@ from . import __version__
 
 # %% auto #0
 __all__ = ['MIN_BF16_SPEEDUP', 'MAX_PRECISION_CACHE_BYTES', 'BF16Autocast', 'has_native_bf16', 'resolve_teacher_precision',
-           'resolve_precision', 'measure_precision', 'faster_precision', 'precision_cache_file', 'device_name',
-           'precision_key', 'read_precision_cache', 'write_precision_cache', 'MeasuredPrecision', 'compile_model',
-           'has_compiler', 'CompileLongRuns']
+           'resolve_precision', 'precision_callbacks', 'measure_precision', 'faster_precision', 'precision_cache_file',
+           'device_name', 'precision_key', 'read_precision_cache', 'write_precision_cache', 'MeasuredPrecision',
+           'compile_model', 'has_compiler', 'CompileLongRuns']
 
 # %% ../nbs/05a_precision.ipynb #709299c5
 class BF16Autocast(Callback):
@@ -56,6 +56,10 @@ def resolve_precision(precision: str, device) -> str:
     if precision != 'auto': return precision
     if device.type == 'cuda': return 'bf16' if torch.cuda.is_bf16_supported() else 'fp16'
     return 'fp32'
+
+def precision_callbacks(precision: str) -> list:   # 'fp32', 'bf16' or 'fp16', as `resolve_precision` gives it
+    "The callbacks that train in `precision`: bf16 autocast, fastai's fp16 with loss scaling, or none"
+    return dict(fp32=[], bf16=[BF16Autocast()], fp16=[MixedPrecision()])[precision]
 
 # %% ../nbs/05a_precision.ipynb #69e7128f
 MIN_BF16_SPEEDUP = 1.05   # bf16 is chosen when a step is at least this many times faster than in float32

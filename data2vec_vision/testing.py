@@ -30,10 +30,10 @@ class StopAfter(Callback):
 # %% ../nbs/16_testing.ipynb #d9f0a5c8
 def perturbed(model: torch.nn.Module,   # any model
               scale: float = 0.05) -> torch.nn.Module:   # the noise's standard deviation
-    "`model` with seeded Gaussian noise added to every parameter, in eval mode"
-    torch.manual_seed(0)
+    "`model` with seeded Gaussian noise added to every parameter, in eval mode; torch's global random state is left alone"
+    noise = torch.Generator().manual_seed(0)
     with torch.no_grad():
-        for p in model.parameters(): p.add_(scale * torch.randn_like(p))
+        for p in model.parameters(): p.add_(scale * torch.randn(p.shape, generator=noise).to(p))
     return model.eval()
 
 # %% ../nbs/16_testing.ipynb #4752cd24
