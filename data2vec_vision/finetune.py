@@ -79,7 +79,7 @@ def classifier_learner(dls,                       # `DataLoaders` of `(image, la
                        label_smoothing: float = FINETUNE_SETTINGS['label_smoothing'].default,  # cross-entropy label smoothing
                        weight_decay: float = FINETUNE_SETTINGS['weight_decay'].default,  # AdamW weight decay (not on norms, biases and tokens)
                        clip: float | None = None, # gradient norm clipping; None for none
-                       precision: str = FINETUNE_SETTINGS['precision'].default,  # 'auto', 'fp32' or 'bf16'
+                       precision: str = FINETUNE_SETTINGS['precision'].default,  # 'auto' (bf16, or fp16 on a GPU without it; fp32 on a CPU), 'fp32' or 'bf16'
                        cbs=None,                  # more callbacks
                        **kwargs) -> Learner:      # passed to `Learner`
     "A fastai `Learner` fine-tuning `model`'s encoder as a timm ViT classifier (mean pooling, LayerNorm, Linear)"

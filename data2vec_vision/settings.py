@@ -359,7 +359,7 @@ FINETUNE_SETTINGS = {s.name: s for s in [
     Setting('seed', int, "Random seed.", default=0),
     NUM_WORKERS,
     Setting('device', str, "Device, e.g. cpu or cuda; a GPU when there is one, when not given.", optional=True, check=_device),
-    Setting('precision', str, "Numeric precision: auto is bf16 on a GPU, fp32 on a CPU.", default='auto', choices=('auto', 'fp32', 'bf16')),
+    Setting('precision', str, "Numeric precision: auto is bf16 on a GPU that has it (fp16 with loss scaling on one without), fp32 on a CPU.", default='auto', choices=('auto', 'fp32', 'bf16')),
 ]}
 
 def resolve_command(table: dict, given: dict) -> dict:
