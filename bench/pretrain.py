@@ -20,7 +20,7 @@ def baseline_images_per_s(preset, batch_size, steps=10):
     "Images/s of a plain timm ViT of the preset's size: forward, backward, AdamW step"
     vit = to_timm(Data2Vec(preset=preset), num_classes=10).train()
     opt = torch.optim.AdamW(vit.parameters(), lr=1e-4)
-    size = resolve_settings(dict(preset=preset))['image_size']
+    size = resolve_settings(dict(preset=preset))['img_size']
     x, y = torch.randn(batch_size, 3, size, size), torch.randint(0, 10, (batch_size,))
     for i in range(steps + 2):
         if i == 2: start = time.perf_counter()
@@ -38,7 +38,7 @@ def main():
     a = p.parse_args()
     preset = resolve_settings(dict(preset=a.preset))
     torch.manual_seed(0)
-    dls = pretrain_dataloaders(a.path, preset['image_size'], preset['batch_size'], num_workers=a.num_workers, device='cpu')
+    dls = pretrain_dataloaders(a.path, preset['img_size'], preset['batch_size'], num_workers=a.num_workers, device='cpu')
     base = baseline_images_per_s(a.preset, preset['batch_size'])
     tau = dict(tau_initial=preset['tau_initial'], tau_end=preset['tau_end'], tau_increase_pct=preset['tau_increase_pct'])
     epochs = plan_epochs(dls, a.preset, a.minutes, tau)

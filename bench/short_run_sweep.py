@@ -84,7 +84,7 @@ def run(path, name, epochs, seed=0, num_workers=None):
     p = {**resolve_settings(dict(recipe=recipe)), 'n_masks': RECIPES[recipe]['n_masks'], 'crop_scale': (0.08, 1.0), 'tau_initial': 0.99, 'tau_end': 0.999, 'decoder_dim': 192, 'decoder_layers': 6,
          'teacher_precision': 'fp32', **RUNS[name]}
     torch.manual_seed(seed)
-    dls = pretrain_dataloaders(f'{path}/train', p['image_size'], p['batch_size'], num_workers=num_workers, device='cpu',
+    dls = pretrain_dataloaders(f'{path}/train', p['img_size'], p['batch_size'], num_workers=num_workers, device='cpu',
                                crop_scale=p['crop_scale'])
     model = Data2Vec(preset='cpu', **{k: p[k] for k in MODEL_KEYS if k in p})
     if 'mask_block' in p: p['mask'] = partial(inverse_block_mask, block_size=p['mask_block'])   # kept blocks of another side

@@ -66,11 +66,11 @@ def main():
     ap.add_argument('--n-masks', type=int, nargs='+', default=None, help="v2 mask counts to profile (default: the preset's)")
     a = ap.parse_args()
     device, pre = torch.device(a.device), resolve_settings(dict(preset=a.preset, recipe='v2'))
-    bs, size = pre['batch_size'], pre['image_size']
+    bs, size = pre['batch_size'], pre['img_size']
     autocast = torch.autocast(device.type, dtype=torch.bfloat16, enabled=a.precision == 'bf16')
     images = torch.randn(bs, 3, size, size, device=device)
     masks = a.n_masks or [pre['n_masks']]
-    decoder, reference_decoder = (pre['decoder_dim'], pre['decoder_layers']), (pre['hidden_dim'], 6)
+    decoder, reference_decoder = (pre['decoder_dim'], pre['decoder_layers']), (pre['embed_dim'], 6)
     runs = [('v1', 1, None)] + [('v2', m, decoder) for m in masks]
     if decoder != reference_decoder: runs.append(('v2', masks[0], reference_decoder))   # what the preset's decoder saves
     print(f"preset {a.preset} ({size} px, batch {bs}), {device}, {a.precision}, {torch.get_num_threads()} threads; "

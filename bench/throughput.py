@@ -81,7 +81,7 @@ def main():
     for name in a.sizes:
         args, bs_cpu, bs_gpu = SIZES[name]
         bs = bs_gpu if device.type == 'cuda' else bs_cpu
-        size = resolve_settings(dict(preset=args['preset']))['image_size'] if 'img_size' not in args else args['img_size']
+        size = resolve_settings(dict(preset=args['preset']))['img_size'] if 'img_size' not in args else args['img_size']
         images = torch.randn(bs, 3, size, size, device=device)
         for kind in ('baseline', 'v1', 'v2'):
             rates = []

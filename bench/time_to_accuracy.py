@@ -59,7 +59,7 @@ def main():
     p.add_argument('--save', help="write the pretrained model here at the end (for bench/finetune.py)")
     a = p.parse_args()
     preset = resolve_settings(dict(preset=a.preset, recipe=a.recipe))
-    size = preset['image_size']
+    size = preset['img_size']
     train_files, train_y, _ = labeled_images(f'{a.path}/train')
     val_files, val_y, _ = labeled_images(f'{a.path}/val')
 

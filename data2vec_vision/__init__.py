@@ -8,7 +8,7 @@ Docs: https://data2vec-vision.github.io/data2vec_vision/package.html.md"""
 __all__ = []
 
 # %% ../nbs/14_package.ipynb #913726d8
-__version__ = "0.2.0"
+__version__ = "0.3.0"
 
 # %% ../nbs/14_package.ipynb #2c92ff0a
 _MODULES = ('callback', 'cli', 'data', 'distributed', 'evaluation', 'export', 'finetune', 'learner', 'masking', 'model', 'official', 'precision',

@@ -182,7 +182,7 @@ def _build(s: argparse.Namespace, folder, monitor):
     set_seed(s.seed)                                           # the same split and initial weights in every process
     device = process_device(s.device)
     path = s.input_path or sample_images()
-    dls = pretrain_dataloaders(path, s.image_size, s.batch_size, crop_scale=(s.crop_min, 1.0), num_workers=s.num_workers, seed=s.seed,
+    dls = pretrain_dataloaders(path, s.img_size, s.batch_size, crop_scale=(s.crop_min, 1.0), num_workers=s.num_workers, seed=s.seed,
                                device=device)
     if s.epochs * len(dls.train) < s.grad_accum:
         raise ValueError(f"--grad-accum {s.grad_accum} is more than the {s.epochs * len(dls.train)} batches of the whole run: no optimizer "
@@ -204,7 +204,7 @@ def _build(s: argparse.Namespace, folder, monitor):
     batch = f"{n_procs} processes x batch {s.batch_size} = global batch {n_procs * s.batch_size}" if n_procs > 1 else f"batch {s.batch_size}"
     if rank == 0:
         kind = (' grayscale' if s.colour == 'gray' else '') + (' objects on a flat background' if s.background == 'flat' else '')
-        print(f"data2vec {s.recipe} on {path}: {len(dls.train_ds)} training images, {s.image_size} px{kind}, {device.type}; "
+        print(f"data2vec {s.recipe} on {path}: {len(dls.train_ds)} training images, {s.img_size} px{kind}, {device.type}; "
               f"{batch} x {s.grad_accum} accumulated, max lr {s.max_lr}, crops of {s.crop_min:.0%} to all of the image"
               + (f"; resuming at epoch {start}" if s.resume_checkpoint else ''))
         write_config(vars(s), out/'config.yaml')
@@ -300,9 +300,9 @@ def finetune(args: argparse.Namespace):
     out = fresh_output(s['out'])                               # before the training it would hold
     set_seed(s['seed'])
     model = _load(args.init, args.teacher)
-    dls = classification_dataloaders(args.labeled_folder, s['image_size'] or model.config['img_size'], s['batch_size'],
+    dls = classification_dataloaders(args.labeled_folder, s['img_size'] or model.config['img_size'], s['batch_size'],
                                      num_workers=s['num_workers'], device=process_device(s['device']))
-    learn = classifier_learner(dls, model, teacher=args.teacher, img_size=s['image_size'], drop_path=s['drop_path'], label_smoothing=s['label_smoothing'],
+    learn = classifier_learner(dls, model, teacher=args.teacher, img_size=s['img_size'], drop_path=s['drop_path'], label_smoothing=s['label_smoothing'],
                                weight_decay=s['weight_decay'], precision=s['precision'])
     fine_tune_vit(learn, s['epochs'], s['lr'], s['layer_decay'], s['freeze_epochs'])
     save_classifier(learn, model, out)

@@ -21,7 +21,7 @@ from fastai.torch_core import num_distrib, rank_distrib
 from .callback import CollapseWarning, Data2VecCallback, Data2VecLoss
 from .distributed import all_ranks, unwrap
 from .masking import MASKS
-from .model import Data2Vec, check_weights, init_from, settings_of, stored_config
+from .model import Data2Vec, check_weights, init_from, stored_config
 from .precision import (BF16Autocast, CompileLongRuns, MeasuredPrecision, compile_model, has_native_bf16, precision_callbacks, resolve_precision,
                                        resolve_teacher_precision)
 from .settings import resolve_settings
@@ -73,7 +73,7 @@ class HeadWarmup(Callback):
 def learner_settings(model: Data2Vec, **given) -> dict:
     "The resolved settings of a run training `model` (its preset, recipe and architecture) with the values in `given` (None: not given)"
     mask = given.get('mask')
-    s = resolve_settings({**settings_of(model), **given, 'mask': None if callable(mask) else mask})
+    s = resolve_settings({**model.config, **given, 'mask': None if callable(mask) else mask})
     return {**s, 'mask': mask} if callable(mask) else s
 
 def data2vec_learner(dls,                        # `DataLoaders` of images `(xb,)`, e.g. from `pretrain_dataloaders`

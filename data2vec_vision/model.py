@@ -19,10 +19,10 @@ from .settings import FEATURE_SETTINGS, SETTINGS, resolve_settings
 from .transforms import JoinPatchSequence, PatchesToSequence, ViTPatchesTransform
 
 # %% auto #0
-__all__ = ['TARGET_NORMS', 'MODEL_ARGS', 'MODEL_KEYS', 'DECODER_KEYS', 'CHECKPOINT_FORMAT', 'ARCHITECTURE', 'normalize_layer',
-           'make_targets', 'ChannelNorm', 'ConvDecoder', 'place_visible', 'normalized_patches', 'model_settings',
-           'model_from_settings', 'settings_of', 'Data2Vec', 'current_umask', 'atomic_save', 'load_checkpoint',
-           'read_training_state', 'is_ours', 'stored_config', 'check_weights', 'init_from', 'architecture_of']
+__all__ = ['TARGET_NORMS', 'MODEL_KEYS', 'DECODER_KEYS', 'CHECKPOINT_FORMAT', 'ARCHITECTURE', 'normalize_layer', 'make_targets',
+           'ChannelNorm', 'ConvDecoder', 'place_visible', 'normalized_patches', 'model_settings', 'model_from_settings',
+           'Data2Vec', 'current_umask', 'atomic_save', 'load_checkpoint', 'read_training_state', 'is_ours',
+           'stored_config', 'check_weights', 'init_from', 'architecture_of']
 
 # %% ../nbs/02_model.ipynb #9608b20c
 TARGET_NORMS = SETTINGS['target_norm'].choices     # ('layer', 'instance', 'none')
@@ -85,7 +85,6 @@ def place_visible(visible: Tensor,        # encoded visible tokens `[B, L_visibl
     return noise.masked_scatter(~mask[..., None], visible)
 
 # %% ../nbs/02_model.ipynb #e88b68f2
-MODEL_ARGS = dict(img_size='image_size', embed_dim='hidden_dim', depth='n_encoders')   # `Data2Vec`'s (timm's) names for settings
 MODEL_KEYS = ('img_size', 'patch_size', 'in_chans', 'embed_dim', 'depth', 'num_heads', 'mlp_ratio', 'dropout', 'drop_path',
               'layer_scale', 'encoder', 'rel_pos_bias', 'abs_pos_embed', 'mean_pooling', 'layer_norm_eps', 'k', 'target_layer',
               'target_norm', 'final_norm', 'recipe', 'recon_weight', 'preset')
@@ -98,18 +97,13 @@ def normalized_patches(images: Tensor,      # images `[B, C, H, W]`
     return (x - x.mean(-1, keepdim=True)) / (x.var(-1, keepdim=True) + 1e-6).sqrt()
 
 def model_settings(**args) -> dict:
-    "The resolved model settings for `Data2Vec`'s arguments (None: not given), under `Data2Vec`'s names"
-    s = resolve_settings({MODEL_ARGS.get(a, a): v for a, v in args.items()})
-    keys = MODEL_KEYS + (DECODER_KEYS if s['recipe'] == 'v2' else ())
-    return {a: s[MODEL_ARGS.get(a, a)] for a in keys}
+    "The resolved model settings for `Data2Vec`'s arguments (None: not given)"
+    s = resolve_settings(args)
+    return {a: s[a] for a in MODEL_KEYS + (DECODER_KEYS if s['recipe'] == 'v2' else ())}
 
 def model_from_settings(s: dict) -> Data2Vec:
     "The `Data2Vec` that resolved settings `s` (e.g. a run's) describe"
-    return Data2Vec(**{a: s[MODEL_ARGS.get(a, a)] for a in MODEL_KEYS + DECODER_KEYS})
-
-def settings_of(model) -> dict:
-    "`model`'s configuration under the settings' names, e.g. to resolve a run's other settings for it"
-    return {MODEL_ARGS.get(a, a): v for a, v in model.config.items()}
+    return Data2Vec(**{a: s[a] for a in MODEL_KEYS + DECODER_KEYS})
 
 class Data2Vec(nn.Module):
     "data2vec for images: a ViT student, its EMA teacher, the teacher's targets and a regression head (v1) or decoder (v2)"
@@ -117,8 +111,8 @@ class Data2Vec(nn.Module):
                  img_size: int | None = None,     # training image side
                  patch_size: int | None = None,   # side of a square patch
                  in_chans: int | None = None,     # image channels
-                 embed_dim: int | None = None,    # token width D (`hidden_dim` on the command line)
-                 depth: int | None = None,        # number of transformer blocks (`n_encoders` on the command line)
+                 embed_dim: int | None = None,    # token width D (`--hidden-dim` on the command line)
+                 depth: int | None = None,        # number of transformer blocks (`--n-encoders` on the command line)
                  num_heads: int | None = None,    # attention heads per block; from `embed_dim` (64 per head) when None
                  mlp_ratio: float | None = None,  # FFN hidden width / D
                  dropout: float | None = None,    # dropout in the student's blocks
@@ -366,9 +360,9 @@ def init_from(model: Data2Vec,      # the model a run trains, built from the run
             ours.load_state_dict(theirs.state_dict())
     return model
 
-ARCHITECTURE = ('patch_size', 'in_chans', 'hidden_dim', 'n_encoders', 'num_heads', 'mlp_ratio', 'layer_scale', 'encoder',
+ARCHITECTURE = ('patch_size', 'in_chans', 'embed_dim', 'depth', 'num_heads', 'mlp_ratio', 'layer_scale', 'encoder',
                 'rel_pos_bias', 'abs_pos_embed', 'mean_pooling', 'layer_norm_eps')
 
 def architecture_of(model: Data2Vec) -> dict:
     "The settings that a model's weights fix (the image size is not among them: position tables resize)"
-    return {k: v for k, v in settings_of(model).items() if k in ARCHITECTURE}
+    return {k: v for k, v in model.config.items() if k in ARCHITECTURE}

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json, os, re, time
 from pathlib import Path
 from . import __version__
-from .settings import SETTINGS, coerce, read_settings_file
+from .settings import SETTINGS, coerce, current_names, read_settings_file
 
 # %% auto #0
 __all__ = ['RESUME_CAN_CHANGE', 'STUDENT_FILE', 'read_config', 'resumed_settings', 'check_resume', 'write_config', 'RunFolder']
@@ -38,7 +38,7 @@ def read_config(path) -> dict:
     except (yaml.YAMLError, RecursionError, ValueError) as e: raise ValueError(f"--config {path} is not readable YAML: {str(e)[:300]}") from e
     if not isinstance(data, dict):
         raise ValueError(f"--config {path} must hold settings as `name: value` lines, got {type(data).__name__}")
-    return data
+    return current_names(data, f"--config {path}")
 
 RESUME_CAN_CHANGE = ('epochs', 'max_lr', 'device', 'num_workers', 'precision', 'teacher_precision', 'compile', 'save_every', 'knn_eval_path',
                      'knn_every', 'log', 'input_path', 'init', 'checkpoint_out_dir', 'resume_checkpoint')
@@ -48,7 +48,7 @@ def resumed_settings(ckpt: dict, path) -> tuple:   # `ckpt` as `read_training_st
     try: stored, done = json.loads(ckpt.get('settings') or '{}'), int(ckpt['epoch'])
     except (KeyError, TypeError, ValueError) as e: raise ValueError(f"{path} is damaged: its settings or epoch cannot be read") from e
     if not isinstance(stored, dict): raise ValueError(f"{path} is damaged: its settings are not a mapping")
-    return {k: v for k, v in stored.items() if k in SETTINGS}, done
+    return {k: v for k, v in current_names(stored, path).items() if k in SETTINGS}, done
 
 def check_resume(given: dict, stored: dict, path):
     "Refuse options that would make a resumed run another run, naming each"

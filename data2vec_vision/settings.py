@@ -13,11 +13,11 @@ from typing import Any, Callable
 
 # %% auto #0
 __all__ = ['GROUPS', 'GRAY_PIXEL_LOSS', 'FLAT_CROP_MIN', 'INIT_HEAD_WARMUP', 'INIT_LAYER_DECAY', 'COMPILE_MIN_STEPS',
-           'NUM_WORKERS', 'MODEL_SETTINGS', 'TRAINING_SETTINGS', 'RUN_SETTINGS', 'SETTINGS', 'RECIPES', 'PRESETS',
-           'MAX_CONFIG_BYTES', 'FEATURE_SETTINGS', 'FINETUNE_SETTINGS', 'in_range', 'Setting', 'heads_for', 'top_k_for',
-           'decoder_groups_for', 'recon_weight_for', 'crop_min_for', 'head_warmup_for', 'layer_decay_for',
+           'NUM_WORKERS', 'MODEL_SETTINGS', 'TRAINING_SETTINGS', 'RUN_SETTINGS', 'SETTINGS', 'RENAMED', 'RECIPES',
+           'PRESETS', 'MAX_CONFIG_BYTES', 'FEATURE_SETTINGS', 'FINETUNE_SETTINGS', 'in_range', 'Setting', 'heads_for',
+           'top_k_for', 'decoder_groups_for', 'recon_weight_for', 'crop_min_for', 'head_warmup_for', 'layer_decay_for',
            'tau_initial_for', 'read_settings_file', 'shown', 'coerce', 'check_together', 'preset_values',
-           'resolve_settings', 'resolve_command', 'settings_table']
+           'current_names', 'resolve_settings', 'resolve_command', 'settings_table']
 
 # %% ../nbs/12_settings.ipynb #84cba38c
 def in_range(lo: float | None = None,  # lowest allowed value; no bound when None
@@ -107,19 +107,20 @@ NUM_WORKERS = Setting('num_workers', int, "Data loading processes; when not give
                       "cores on the CPU (see `default_workers`).", optional=True, check=_non_negative, group='Hardware')   # train, extract and finetune take it
 
 MODEL_SETTINGS = [
-    Setting('image_size', int, "Side of the square training images, in pixels (a multiple of --patch-size).", check=_at_least_1, group='Model'),
+    Setting('img_size', int, "Side of the square training images, in pixels (a multiple of --patch-size).", check=_at_least_1,
+            flags=('--image-size', '--img-size'), group='Model'),
     Setting('patch_size', int, "Images are split into square patches of this size.", check=_at_least_1, group='Model'),
-    Setting('hidden_dim', int, "Token width of the ViT.", check=_at_least_1, flags=('--hidden-dim', '--embed-dim'), group='Model'),
-    Setting('n_encoders', int, "Number of transformer blocks of the ViT.", check=_at_least_1, flags=('--n-encoders', '--depth'), group='Model'),
+    Setting('embed_dim', int, "Token width of the ViT.", check=_at_least_1, flags=('--hidden-dim', '--embed-dim'), group='Model'),
+    Setting('depth', int, "Number of transformer blocks of the ViT.", check=_at_least_1, flags=('--n-encoders', '--depth'), group='Model'),
     Setting('num_heads', int, "Attention heads per block (must divide --hidden-dim).", check=_at_least_1,
-            derive=lambda s: heads_for(s['hidden_dim']), rule="--hidden-dim / 64", depends=('hidden_dim',), group='Model'),
+            derive=lambda s: heads_for(s['embed_dim']), rule="--hidden-dim / 64", depends=('embed_dim',), group='Model'),
     Setting('mlp_ratio', float, "FFN hidden width over the token width.", default=4.0, check=_positive, group='Model'),
     Setting('in_chans', int, "Image channels.", default=3, check=_at_least_1, cli=False, group='Model'),
     Setting('dropout', float, "Dropout rate in the student's blocks.", default=0.0, check=_fraction, group='Model'),
     Setting('drop_path', float, "Stochastic depth of the student, rising linearly to this over the blocks.", default=0.0, check=_fraction, group='Model'),
     Setting('layer_scale', float, "Initial layer scale of the blocks (data2vec's ViT-B: 1e-4); 0 for none.", default=0.0, check=_non_negative, group='Model'),
     Setting('k', int, "Number of top blocks whose outputs are averaged into the targets.", check=_at_least_1,
-            derive=lambda s: top_k_for(s['n_encoders']), rule="half of --n-encoders", depends=('n_encoders',), group='Objective'),
+            derive=lambda s: top_k_for(s['depth']), rule="half of --n-encoders", depends=('depth',), group='Objective'),
     Setting('encoder', str, "Encoder form: timm's ViT (learned absolute positions); BEiT's, as the official data2vec models have it "
             "(relative position bias, query and value biases without a key bias); or data2vec 2.0's (fixed sine-cosine positions, "
             "post-norm blocks; no timm or transformers export). Each trains by either recipe.",
@@ -138,8 +139,8 @@ MODEL_SETTINGS = [
     Setting('decoder_dim', int, "Channels of data2vec 2.0's decoder.", check=_at_least_1, group='Objective'),
     Setting('decoder_layers', int, "Blocks of data2vec 2.0's decoder.", check=_at_least_1, group='Objective'),
     Setting('decoder_groups', int, "Convolution groups of data2vec 2.0's decoder (must divide --hidden-dim and --decoder-dim).",
-            check=_at_least_1, derive=lambda s: decoder_groups_for(s['hidden_dim'], s['decoder_dim']),
-            rule="16, or what divides both widths", depends=('hidden_dim', 'decoder_dim'), group='Objective'),
+            check=_at_least_1, derive=lambda s: decoder_groups_for(s['embed_dim'], s['decoder_dim']),
+            rule="16, or what divides both widths", depends=('embed_dim', 'decoder_dim'), group='Objective'),
     Setting('recon_weight', float, "Weight of an auxiliary loss: a linear layer on the predictions at the masked patches regresses "
             "their pixels, normalised per patch (fairseq's recon_loss; 0 for none, as in the reference recipes).", default=0.0,
             check=_non_negative, derive=lambda s: recon_weight_for(s['recon_weight'], s['colour'], s['background']),
@@ -219,6 +220,7 @@ RUN_SETTINGS = [
 ]
 
 SETTINGS = {s.name: s for s in MODEL_SETTINGS + TRAINING_SETTINGS + RUN_SETTINGS}
+RENAMED = {'image_size': 'img_size', 'hidden_dim': 'embed_dim', 'n_encoders': 'depth'}   # names before 0.3.0 (the 2022 ones), in older config.yaml and checkpoint.pt files
 
 # %% ../nbs/12_settings.ipynb #f475ab28
 RECIPES = {
@@ -228,14 +230,14 @@ RECIPES = {
 }
 
 PRESETS = {
-    'cpu': dict(image_size=64, patch_size=8, hidden_dim=192, n_encoders=6, batch_size=32, max_lr=1.5e-3,
+    'cpu': dict(img_size=64, patch_size=8, embed_dim=192, depth=6, batch_size=32, max_lr=1.5e-3,
                 tau_initial=0.999, tau_end=0.9995, tau_increase_pct=0.3, decoder_dim=96, decoder_layers=3,
                 v2=dict(n_masks=4, target_layer='block', recon_weight=0.1)),
-    'vit_small': dict(image_size=224, patch_size=16, hidden_dim=384, n_encoders=12, batch_size=256, max_lr=1.5e-3,
+    'vit_small': dict(img_size=224, patch_size=16, embed_dim=384, depth=12, batch_size=256, max_lr=1.5e-3,
                       tau_initial=0.998, tau_end=0.9999, tau_increase_pct=0.3, decoder_dim=384, decoder_layers=6),
-    'vit_base': dict(image_size=224, patch_size=16, hidden_dim=768, n_encoders=12, batch_size=256, max_lr=1.5e-3,
+    'vit_base': dict(img_size=224, patch_size=16, embed_dim=768, depth=12, batch_size=256, max_lr=1.5e-3,
                      tau_initial=0.999, tau_end=0.9999, tau_increase_pct=0.3, decoder_dim=768, decoder_layers=6),
-    'data2vec_base': dict(image_size=224, patch_size=16, hidden_dim=768, n_encoders=12, encoder='beit', rel_pos_bias='shared',
+    'data2vec_base': dict(img_size=224, patch_size=16, embed_dim=768, depth=12, encoder='beit', rel_pos_bias='shared',
                           abs_pos_embed=False, layer_scale=1e-4, layer_norm_eps=1e-6, drop_path=0.1, batch_size=128, max_lr=2e-3,
                           warmup_pct=10 / 800, tau_initial=0.9998, tau_end=0.9998, tau_increase_pct=0.0, clip=3.0, epochs=800,
                           decoder_dim=768, decoder_layers=6, recipe='v1'),
@@ -284,22 +286,22 @@ def coerce(s: Setting, v):
 def check_together(s: dict):
     "Refuse settings that contradict each other, naming the options and a fix"
     o = lambda n: SETTINGS[n].option
-    if s['image_size'] % s['patch_size']:
-        lo = s['image_size'] // s['patch_size'] * s['patch_size']
-        raise ValueError(f"{o('image_size')} {s['image_size']} is not divisible by {o('patch_size')} {s['patch_size']}: "
+    if s['img_size'] % s['patch_size']:
+        lo = s['img_size'] // s['patch_size'] * s['patch_size']
+        raise ValueError(f"{o('img_size')} {s['img_size']} is not divisible by {o('patch_size')} {s['patch_size']}: "
                          f"use a multiple of it, e.g. {lo or s['patch_size']} or {lo + s['patch_size']}")
-    if s['image_size'] // s['patch_size'] < 2:
-        raise ValueError(f"{o('image_size')} {s['image_size']} in {o('patch_size')} {s['patch_size']} patches is a grid of one patch: data2vec "
+    if s['img_size'] // s['patch_size'] < 2:
+        raise ValueError(f"{o('img_size')} {s['img_size']} in {o('patch_size')} {s['patch_size']} patches is a grid of one patch: data2vec "
                          f"masks some patches and predicts them from the others, so it needs at least 2 x 2; use {o('patch_size')} "
-                         f"{s['image_size'] // 2} or smaller")
-    if s['hidden_dim'] % s['num_heads']:
-        raise ValueError(f"{o('hidden_dim')} {s['hidden_dim']} is not divisible by {o('num_heads')} {s['num_heads']}: "
-                         f"leave {o('num_heads')} out to use {heads_for(s['hidden_dim'])}")
-    if s['k'] > s['n_encoders']:
-        raise ValueError(f"{o('k')} {s['k']} must be between 1 and {o('n_encoders')} ({s['n_encoders']})")
-    if s['recipe'] == 'v2' and (s['hidden_dim'] % s['decoder_groups'] or s['decoder_dim'] % s['decoder_groups']):
-        raise ValueError(f"{o('decoder_groups')} {s['decoder_groups']} must divide {o('hidden_dim')} {s['hidden_dim']} and "
-                         f"{o('decoder_dim')} {s['decoder_dim']}: leave it out to use {decoder_groups_for(s['hidden_dim'], s['decoder_dim'])}")
+                         f"{s['img_size'] // 2} or smaller")
+    if s['embed_dim'] % s['num_heads']:
+        raise ValueError(f"{o('embed_dim')} {s['embed_dim']} is not divisible by {o('num_heads')} {s['num_heads']}: "
+                         f"leave {o('num_heads')} out to use {heads_for(s['embed_dim'])}")
+    if s['k'] > s['depth']:
+        raise ValueError(f"{o('k')} {s['k']} must be between 1 and {o('depth')} ({s['depth']})")
+    if s['recipe'] == 'v2' and (s['embed_dim'] % s['decoder_groups'] or s['decoder_dim'] % s['decoder_groups']):
+        raise ValueError(f"{o('decoder_groups')} {s['decoder_groups']} must divide {o('embed_dim')} {s['embed_dim']} and "
+                         f"{o('decoder_dim')} {s['decoder_dim']}: leave it out to use {decoder_groups_for(s['embed_dim'], s['decoder_dim'])}")
     if s['encoder'] == 'data2vec2' and s['layer_scale']:
         raise ValueError(f"{o('encoder')} data2vec2 has no layer scale (its blocks are post-norm): leave {o('layer_scale')} out")
     if s['tau_end'] < s['tau_initial']:
@@ -310,6 +312,13 @@ def preset_values(preset: str, recipe: str) -> dict:
     p = PRESETS[preset]
     return {**RECIPES[recipe], **{k: v for k, v in p.items() if k not in RECIPES}, **p.get(recipe, {})}
 
+def current_names(values: dict,   # settings by name, e.g. from an older `config.yaml` or `checkpoint.pt`
+                  source) -> dict: # where they come from, for the error
+    "`values` with the older names of settings (`RENAMED`) as they are called now; a setting named both ways is refused"
+    twice = [old for old, new in RENAMED.items() if old in values and new in values]
+    if twice: raise ValueError(f"{source} sets {', '.join(f'{RENAMED[o]} twice (also as {o})' for o in twice)}: keep one line for each")
+    return {RENAMED.get(k, k): v for k, v in values.items()}
+
 def resolve_settings(given: dict | None = None,   # values the user set (None means "not given")
                      config: dict | None = None   # values from a `config.yaml`, below `given`
                      ) -> dict:
@@ -317,6 +326,7 @@ def resolve_settings(given: dict | None = None,   # values the user set (None me
     given = {k: v for k, v in (given or {}).items() if v is not None}
     config = dict(config or {})
     for k in [*given, *config]:
+        if k in RENAMED: raise ValueError(f"The setting {k} is called {RENAMED[k]} now (as Data2Vec's argument)")
         if k not in SETTINGS: raise ValueError(f"Unknown setting {shown(k)}; the settings are: {', '.join(SETTINGS)}")
     for n, s in SETTINGS.items():
         if s.derive and n in config and any(d in given for d in s.depends): del config[n]   # derive it again
@@ -351,7 +361,8 @@ FINETUNE_SETTINGS = {s.name: s for s in [
     Setting('lr', float, "Peak learning rate of the top layer group.", default=1e-3, check=_positive),
     Setting('layer_decay', float, "Each layer group's learning rate over the next one's.", default=0.65, check=in_range(0, 1, lo_open=True)),
     Setting('batch_size', int, "Images per batch.", default=64, check=_at_least_1),
-    Setting('image_size', int, "Side of the square images; the pretrained model's when not given.", optional=True, check=_at_least_1),
+    Setting('img_size', int, "Side of the square images; the pretrained model's when not given.", optional=True, check=_at_least_1,
+            flags=('--image-size', '--img-size')),
     Setting('drop_path', float, "Stochastic depth of the classifier's blocks.", default=0.1, check=_fraction),
     Setting('label_smoothing', float, "Cross-entropy label smoothing.", default=0.1, check=_fraction),
     Setting('weight_decay', float, "AdamW weight decay, not on norms, biases and tokens.", default=0.05, check=_non_negative),
