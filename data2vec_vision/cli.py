@@ -172,11 +172,10 @@ def setup(args: argparse.Namespace):
 
 def _build(s: argparse.Namespace, folder, monitor):
     "The `Learner` and start epoch for the resolved settings `s`"
-    import inspect
     from fastai.torch_core import num_distrib, rank_distrib, set_seed
     from data2vec_vision.data import pretrain_dataloaders, sample_images
     from data2vec_vision.distributed import process_device
-    from data2vec_vision.learner import Data2VecCheckpoint, data2vec_learner, resume
+    from data2vec_vision.learner import Data2VecCheckpoint, learner_from_settings, resume
     from data2vec_vision.model import model_from_settings
     from data2vec_vision.tracking import SkippedImages
     set_seed(s.seed)                                           # the same split and initial weights in every process
@@ -195,10 +194,9 @@ def _build(s: argparse.Namespace, folder, monitor):
            SkippedImages(out)]
     cbs += run_loggers(s)
     if monitor: cbs.append(monitor)
-    learner_args = {k: getattr(s, k) for k in inspect.signature(data2vec_learner).parameters if k in SETTINGS}
-    learner_args['init'] = s.source_model                      # loaded already; None on resume, where the checkpoint holds the weights
-    learner_args['init_head'] = getattr(s.source_model, 'trained_head', False)   # an earlier run's head or decoder fits its encoder
-    learn = data2vec_learner(dls, model, **learner_args, cbs=cbs)
+    learn = learner_from_settings(dls, model, {k: v for k, v in vars(s).items() if k in SETTINGS}, cbs=cbs,
+                                  init=s.source_model,        # loaded already; None on resume, where the checkpoint holds the weights
+                                  init_head=getattr(s.source_model, 'trained_head', False))   # an earlier run's head or decoder fits its encoder
     start = resume(learn, s.resumed, s.resume_checkpoint) if s.resume_checkpoint else 0
     s.resumed = None                                           # its tensors are in the learner now: not kept twice
     batch = f"{n_procs} processes x batch {s.batch_size} = global batch {n_procs * s.batch_size}" if n_procs > 1 else f"batch {s.batch_size}"

@@ -29,8 +29,8 @@ from .tracking import plain_when_piped
 
 # %% auto #0
 __all__ = ['NO_DECAY_NAMES', 'no_decay_params', 'NoWeightDecay', 'layer_groups', 'HeadWarmup', 'learner_settings',
-           'data2vec_learner', 'StopOnNonFiniteLoss', 'rng_states', 'set_rng_states', 'Data2VecCheckpoint',
-           'finite_weights', 'save_training_state', 'resume']
+           'data2vec_learner', 'learner_from_settings', 'StopOnNonFiniteLoss', 'rng_states', 'set_rng_states',
+           'Data2VecCheckpoint', 'finite_weights', 'save_training_state', 'resume']
 
 # %% ../nbs/05_learner.ipynb #1aaedbf3
 NO_DECAY_NAMES = ('cls_token', 'pos_embed', 'mask_token')
@@ -105,6 +105,16 @@ def data2vec_learner(dls,                        # `DataLoaders` of images `(xb,
                          weight_decay=weight_decay, grad_accum=grad_accum, clip=clip, precision=precision,
                          teacher_precision=teacher_precision, compile=compile, head_warmup_pct=head_warmup_pct, layer_decay=layer_decay,
                          init=None if init is None else 'Data2Vec' if isinstance(init, Data2Vec) else str(init))
+    return learner_from_settings(dls, model, s, init, init_head, cbs, **kwargs)
+
+def learner_from_settings(dls,                # `DataLoaders` of images `(xb,)`
+                          model: Data2Vec,    # the model to pretrain
+                          s: dict,            # a run's complete settings, as `resolve_settings` (or `learner_settings`) gives them
+                          init=None,          # trained weights to start the encoder from: a `Data2Vec`, or what `Data2Vec.from_pretrained` takes
+                          init_head: bool = False,  # start the regression head or decoder from `init`'s too
+                          cbs=None,           # more callbacks
+                          **kwargs) -> Learner:  # passed to `Learner`
+    "The `Learner` of `data2vec_learner` for settings resolved already (the command line's): nothing in `s` is resolved again"
     if init is not None: init_from(model, init if isinstance(init, Data2Vec) else Data2Vec.from_pretrained(init), head=init_head)
     if s['compile'] == 'on': compile_model(model)
     mask_fn = partial(MASKS[s['mask']] if isinstance(s['mask'], str) else s['mask'], mask_ratio=s['mask_ratio'])
@@ -137,7 +147,7 @@ def _epoch_mean(d2v: Data2VecCallback, key: str) -> float:
 # %% ../nbs/05_learner.ipynb #ec93f34b
 class StopOnNonFiniteLoss(Callback):
     "Stop training, before the backward pass, at the first loss that is nan or inf"
-    order = BF16Autocast.order - 5       # sees the loss before the autocast that computed it closes
+    order = BF16Autocast.order + 1       # after the autocast (bf16, or fastai's fp16) closed, before the backward pass
     def before_fit(self): self.learn.nonfinite_at = None
     def after_loss(self):
         if self.training and not torch.isfinite(self.loss_grad).all():

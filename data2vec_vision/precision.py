@@ -30,11 +30,18 @@ __all__ = ['MIN_BF16_SPEEDUP', 'MAX_PRECISION_CACHE_BYTES', 'BF16Autocast', 'has
 class BF16Autocast(Callback):
     "bfloat16 autocast for the student's forward and the loss, on any device"
     order = MixedPrecision.order         # where fastai's fp16 autocast runs: after the data2vec callback made the batch
+    autocast = None
     def before_batch(self):
         self.autocast = torch.autocast(torch.device(self.dls.device or 'cpu').type, dtype=torch.bfloat16)
         self.autocast.__enter__()
     def after_pred(self): self.learn.pred = to_float(self.pred)   # a tensor or a tuple of them
-    def after_loss(self): self.autocast.__exit__(None, None, None)
+    def after_loss(self): self.leave()
+    def after_batch(self): self.leave()    # a batch cancelled before its loss
+    def after_fit(self): self.leave()      # a fit cancelled inside a batch (a loss that is not a number, Ctrl-C)
+    def leave(self):
+        "Close the autocast if it is open: a cancelled batch must not leave the process computing in bf16"
+        if self.autocast is not None: self.autocast.__exit__(None, None, None)
+        self.autocast = None
 
 def has_native_bf16(device) -> bool:
     "Whether `device` multiplies bf16 matrices natively: a GPU that supports bf16, or a CPU with AMX or AVX512-BF16"
