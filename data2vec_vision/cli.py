@@ -254,6 +254,11 @@ def _features(model, files, s: dict):
 
 def _given(args, table: dict) -> dict: return {n: getattr(args, n, None) for n in table if getattr(args, n, None) is not None}
 
+def _feature_model(args) -> tuple:
+    "`extract`'s and `evaluate`'s settings, and the model of `args.checkpoint` they read (its teacher with `--teacher`)"
+    s = resolve_command(FEATURE_SETTINGS, _given(args, FEATURE_SETTINGS))
+    return s, _load(args.checkpoint, s['teacher'])
+
 def fresh_output(path) -> Path:
     "`path` for an output that `finetune` or `export` writes at the end: refused before any work when it exists or its folder does not"
     path = Path(path)
@@ -266,8 +271,8 @@ def extract(args: argparse.Namespace) -> Path:
     "Write the features of every image in `args.folder` to `args.out`"
     from data2vec_vision.data import find_images, readable_images
     from data2vec_vision.evaluation import save_features
-    s = resolve_command(FEATURE_SETTINGS, _given(args, FEATURE_SETTINGS))
-    model, files = _load(args.checkpoint, s['teacher']), readable_images(find_images(args.folder))
+    s, model = _feature_model(args)
+    files = readable_images(find_images(args.folder))
     out, names = save_features(args.out, _features(model, files, s), files)
     print(f"Wrote the features of {len(files)} images to {out} (file names: {names}; read both with load_features('{out}'))")
     return out
@@ -276,8 +281,7 @@ def evaluate(args: argparse.Namespace) -> dict:
     "kNN and linear-probe top-1 of the checkpoint's features on `args.labeled_folder`; prints a table"
     from data2vec_vision.data import labeled_split
     from data2vec_vision.evaluation import knn_accuracy, linear_probe
-    s = resolve_command(FEATURE_SETTINGS, _given(args, FEATURE_SETTINGS))
-    model = _load(args.checkpoint, s['teacher'])
+    s, model = _feature_model(args)
     train_files, train_y, val_files, val_y, classes = labeled_split(args.labeled_folder)
     train_x, val_x = _features(model, train_files, s), _features(model, val_files, s)
     results = {f"kNN (k={s['knn_k']}, T={s['temperature']})": knn_accuracy(train_x, train_y, val_x, val_y, s['knn_k'], s['temperature']),

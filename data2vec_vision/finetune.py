@@ -9,8 +9,6 @@ from __future__ import annotations
 import copy, json
 from pathlib import Path
 from functools import partial
-import torch
-from fastai.callback.core import Callback
 from fastai.callback.training import GradientClip
 from fastai.data.core import DataLoaders
 from fastai.data.load import DataLoader
