@@ -194,12 +194,15 @@ class Data2Vec(nn.Module):
     @torch.no_grad()
     def image_features(self,
                        x: Tensor,        # images `[B, C, H, W]` or patch sequences `[B, L, C*P*P]`
-                       pool: str = FEATURE_SETTINGS['pool'].default,   # 'mean' of the patch tokens, or the 'cls' token
+                       pool: str = FEATURE_SETTINGS['pool'].default,   # 'mean' of the patch tokens, the 'cls' token, or 'mean_std' of the patch tokens
                        teacher: bool = False) -> Tensor:   # use the EMA teacher instead of the student
-        "One feature vector per image `[B, D]`: what `extract_features` and the kNN read"
+        "One feature vector per image, `[B, D]` (`[B, 2D]` for 'mean_std'): what `extract_features` and the kNN read"
         if pool not in FEATURE_SETTINGS['pool'].choices: raise ValueError(f"pool must be {' or '.join(map(repr, FEATURE_SETTINGS['pool'].choices))}, got {pool!r}")
         feats, _ = (self.teacher if teacher else self.student)(self.as_images(x))   # [B, 1+L, D]
-        return feats[:, 0] if pool == 'cls' else feats[:, 1:].mean(1)
+        patches = feats[:, 1:]                                                     # [B, L, D]
+        if pool == 'cls': return feats[:, 0]
+        if pool == 'mean_std': return torch.cat([patches.mean(1), patches.std(1)], -1)   # [B, 2D]
+        return patches.mean(1)
 
     @torch.no_grad()
     def ema_update(self, tau: float):
