@@ -9,14 +9,14 @@ from __future__ import annotations
 import argparse, os, sys, warnings
 from pathlib import Path
 from . import __version__
-from .run import RunFolder, check_resume, read_config, resumed_settings, write_config
+from .run import RunFolder, check_resume, read_config, resumed_settings, run_record, write_config
 from .settings import (FEATURE_SETTINGS, FINETUNE_SETTINGS, GROUPS, PRESETS, RECIPES, SETTINGS, Setting, coerce,
-                                      read_settings_file, resolve_command, resolve_settings)
+                                      resolve_command, resolve_settings)
 
 # %% auto #0
 __all__ = ['MODEL_SOURCE', 'add_settings', 'get_parser', 'resolve_options', 'folder_looks', 'init_architecture', 'run_loggers',
-           'setup', 'fit_and_report', 'pretrain', 'fresh_output', 'extract', 'evaluate', 'finetune', 'run_record',
-           'push_to_hub', 'export', 'plot', 'show_warning', 'main']
+           'setup', 'fit_and_report', 'pretrain', 'fresh_output', 'extract', 'evaluate', 'finetune', 'export', 'plot',
+           'show_warning', 'main']
 
 # %% ../nbs/07_cli.ipynb #967c300c
 def _default_text(s: Setting, value) -> str:
@@ -312,32 +312,9 @@ def finetune(args: argparse.Namespace):
           f"Load it with: data2vec_vision.load_timm({str(out)!r})\nor with timm alone: {timm_load_line(out)}")
     return learn
 
-def run_record(checkpoint) -> tuple:
-    "The settings (`config.yaml`) and the last row of `log.csv` of the run that wrote `checkpoint`, each None when not beside it"
-    from data2vec_vision.model import is_ours
-    folder = Path(checkpoint).parent
-    if not is_ours(checkpoint): return None, None
-    settings = read_config(folder/'config.yaml') if (folder/'config.yaml').is_file() else None
-    rows = read_settings_file(folder/'log.csv', 'a run log').splitlines() if (folder/'log.csv').is_file() else []
-    return settings, dict(zip(rows[0].split(','), rows[-1].split(','))) if len(rows) > 1 else None
-
-def push_to_hub(path: Path, repo_id: str) -> str:
-    "Upload an exported folder or file to the hub repository `repo_id` (made if missing) as the logged-in user; its URL"
-    try: from huggingface_hub import HfApi
-    except ImportError as e: raise ImportError("--push-to-hub needs huggingface_hub: pip install huggingface_hub") from e
-    api = HfApi()
-    try:
-        url = str(api.create_repo(repo_id, exist_ok=True))
-        if path.is_dir(): api.upload_folder(repo_id=repo_id, folder_path=path, commit_message='Upload data2vec_vision export')
-        else: api.upload_file(path_or_fileobj=path, path_in_repo=path.name, repo_id=repo_id, commit_message='Upload data2vec_vision export')
-    except Exception as e:                                   # offline, no login, no access: the export stays, say how to push it later
-        raise ValueError(f"Could not push to {repo_id} ({type(e).__name__}: {str(e).splitlines()[0][:200] if str(e) else ''}). {path} is "
-                         f"written and kept: log in (`huggingface-cli login` or HF_TOKEN), then `huggingface-cli upload {repo_id} {path}`") from e
-    return url
-
 def export(args: argparse.Namespace) -> Path:
     "Write the encoder of `args.checkpoint` for transformers (`--format hf`) or timm (`--format timm`); with `--push-to-hub`, upload it"
-    from data2vec_vision.export import hf_load_line, model_card, save_hf, save_timm, timm_load_line
+    from data2vec_vision.export import hf_load_line, model_card, push_to_hub, save_hf, save_timm, timm_load_line
     from data2vec_vision.official import is_hub_id
     fresh_output(args.out)
     if args.push_to_hub and not is_hub_id(args.push_to_hub):

@@ -19,7 +19,7 @@ from . import __version__
 # %% auto #0
 __all__ = ['TIMM_MODELS', 'TIMM_ARGS', 'TIMM_CFG', 'VIT_NAMES', 'timm_model_name', 'timm_kwargs', 'encoder_state_dict', 'to_timm',
            'timm_pretrained_cfg', 'timm_metadata', 'save_timm', 'read_timm_file', 'load_timm', 'timm_load_line',
-           'hf_config', 'hf_state', 'hf_preprocessor', 'hf_load_line', 'model_card', 'save_hf']
+           'hf_config', 'hf_state', 'hf_preprocessor', 'hf_load_line', 'model_card', 'save_hf', 'push_to_hub']
 
 # %% ../nbs/02b_export.ipynb #5574df9f
 TIMM_MODELS = dict(vit='vit_base_patch16_224', beit='beit_base_patch16_224')   # a `timm.create_model` name of each form's class
@@ -206,3 +206,18 @@ def save_hf(model: Data2Vec,          # a model of this library, of either encod
         atomic_save(save(head, metadata={'objective': objective}), folder/HEAD_FILE)
     atomic_save(card or model_card(model, folder), folder/'README.md')
     return folder
+
+# %% ../nbs/02b_export.ipynb #1aaf89a6
+def push_to_hub(path: Path, repo_id: str) -> str:
+    "Upload an exported folder or file to the hub repository `repo_id` (made if missing) as the logged-in user; its URL"
+    try: from huggingface_hub import HfApi
+    except ImportError as e: raise ImportError("--push-to-hub needs huggingface_hub: pip install huggingface_hub") from e
+    api = HfApi()
+    try:
+        url = str(api.create_repo(repo_id, exist_ok=True))
+        if path.is_dir(): api.upload_folder(repo_id=repo_id, folder_path=path, commit_message='Upload data2vec_vision export')
+        else: api.upload_file(path_or_fileobj=path, path_in_repo=path.name, repo_id=repo_id, commit_message='Upload data2vec_vision export')
+    except Exception as e:                                   # offline, no login, no access: the export stays, say how to push it later
+        raise ValueError(f"Could not push to {repo_id} ({type(e).__name__}: {str(e).splitlines()[0][:200] if str(e) else ''}). {path} is "
+                         f"written and kept: log in (`huggingface-cli login` or HF_TOKEN), then `huggingface-cli upload {repo_id} {path}`") from e
+    return url

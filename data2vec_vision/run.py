@@ -12,7 +12,8 @@ from . import __version__
 from .settings import SETTINGS, coerce, current_names, read_settings_file
 
 # %% auto #0
-__all__ = ['RESUME_CAN_CHANGE', 'STUDENT_FILE', 'read_config', 'resumed_settings', 'check_resume', 'write_config', 'RunFolder']
+__all__ = ['RESUME_CAN_CHANGE', 'STUDENT_FILE', 'read_config', 'resumed_settings', 'check_resume', 'write_config', 'RunFolder',
+           'run_record']
 
 # %% ../nbs/07a_run.ipynb #8577d0fd
 def _unique_keys(loader, node, deep=False):
@@ -134,3 +135,13 @@ class RunFolder:
         if self.lock.closed: return
         if self._holds_lock_file(): (self.path/'.lock').unlink()   # removed while still locked: no run can take this one
         fcntl.flock(self.lock, fcntl.LOCK_UN); self.lock.close()
+
+# %% ../nbs/07a_run.ipynb #bfb08a8f
+def run_record(checkpoint) -> tuple:
+    "The settings (`config.yaml`) and the last row of `log.csv` of the run that wrote `checkpoint`, each None when not beside it"
+    from data2vec_vision.model import is_ours
+    folder = Path(checkpoint).parent
+    if not is_ours(checkpoint): return None, None
+    settings = read_config(folder/'config.yaml') if (folder/'config.yaml').is_file() else None
+    rows = read_settings_file(folder/'log.csv', 'a run log').splitlines() if (folder/'log.csv').is_file() else []
+    return settings, dict(zip(rows[0].split(','), rows[-1].split(','))) if len(rows) > 1 else None
