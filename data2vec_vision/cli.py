@@ -101,7 +101,7 @@ def resolve_options(args: argparse.Namespace) -> argparse.Namespace:
         given['resume_checkpoint'] = coerce(SETTINGS['resume_checkpoint'], config.pop('resume_checkpoint'))
     resumed = None                                             # the checkpoint, read once: here for its settings, at the start for its states
     if given['resume_checkpoint'] is not None:
-        from data2vec_vision.model import read_training_state
+        from data2vec_vision.checkpoint import read_training_state
         resumed = read_training_state(given['resume_checkpoint'])
         stored, done = resumed_settings(resumed, given['resume_checkpoint'])
         check_resume(given, stored, given['resume_checkpoint'])

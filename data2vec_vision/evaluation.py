@@ -24,7 +24,8 @@ import fastai.callback.schedule   # Learner.fit_one_cycle
 from .data import EachImage, ImageFolder, eval_transforms, labeled_split, load_rgb, default_workers
 from .distributed import unwrap
 from .encoders import timm_qkv
-from .model import Data2Vec, atomic_save, load_checkpoint
+from .model import Data2Vec
+from .checkpoint import atomic_save, load_checkpoint
 from .settings import FEATURE_SETTINGS
 from .transforms import UnNormalize
 

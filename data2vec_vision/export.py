@@ -11,7 +11,8 @@ from pathlib import Path
 from torch import nn
 from timm.models.beit import Beit
 from timm.models.vision_transformer import VisionTransformer
-from .model import Data2Vec, atomic_save
+from .model import Data2Vec
+from .checkpoint import atomic_save
 from .official import HEAD_FILE, HF_NAMES, OBJECTIVE, QKV, name_rules, renamed
 from .transforms import IMAGENET_MEAN, IMAGENET_STD
 from . import __version__

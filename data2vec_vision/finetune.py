@@ -22,7 +22,8 @@ from .data import ImageFolder, default_workers, eval_transforms, labeled_split, 
 from .learner import NoWeightDecay
 from .precision import precision_callbacks, resolve_precision
 from .export import timm_metadata, to_timm
-from .model import Data2Vec, atomic_save, init_from
+from .model import Data2Vec, init_from
+from .checkpoint import atomic_save
 from .official import read_official_head
 from .settings import FINETUNE_SETTINGS
 from .tracking import plain_when_piped

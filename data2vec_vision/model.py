@@ -6,22 +6,21 @@ Docs: https://data2vec-vision.github.io/data2vec_vision/model.html.md"""
 
 # %% ../nbs/02_model.ipynb #74e62263
 from __future__ import annotations
-import copy, errno, json, os, shutil, tempfile
-from pathlib import Path
+import copy, json
 import torch
 import torch.nn.functional as F
 from torch import nn, Tensor
 from fastcore.basics import patch
 from timm.layers import resample_abs_pos_embed, trunc_normal_
+from .checkpoint import CHECKPOINT_FORMAT, atomic_save, is_ours, load_checkpoint
 from .encoders import BeitEncoder, PostNormEncoder, ViTEncoder, resize_relative_table
 from .official import read_official
 from .settings import FEATURE_SETTINGS, SETTINGS, resolve_settings
 from .transforms import JoinPatchSequence, PatchesToSequence, ViTPatchesTransform
 
 # %% auto #0
-__all__ = ['TARGET_NORMS', 'MODEL_KEYS', 'DECODER_KEYS', 'CHECKPOINT_FORMAT', 'ARCHITECTURE', 'normalize_layer', 'make_targets',
-           'ChannelNorm', 'ConvDecoder', 'place_visible', 'normalized_patches', 'model_settings', 'model_from_settings',
-           'Data2Vec', 'current_umask', 'atomic_save', 'load_checkpoint', 'read_training_state', 'is_ours',
+__all__ = ['TARGET_NORMS', 'MODEL_KEYS', 'DECODER_KEYS', 'ARCHITECTURE', 'normalize_layer', 'make_targets', 'ChannelNorm',
+           'ConvDecoder', 'place_visible', 'normalized_patches', 'model_settings', 'model_from_settings', 'Data2Vec',
            'stored_config', 'check_weights', 'init_from', 'architecture_of']
 
 # %% ../nbs/02_model.ipynb #9608b20c
@@ -210,64 +209,6 @@ class Data2Vec(nn.Module):
         for t, s in zip(self.teacher.parameters(), self.student.parameters()): t.lerp_(s, 1 - tau)
         for t, s in zip(self.teacher.buffers(), self.student.buffers()): t.copy_(s)
 
-# %% ../nbs/02_model.ipynb #a4c37339
-CHECKPOINT_FORMAT = 'data2vec_vision'
-
-def current_umask() -> int:
-    "The process's file-creation mask, read without changing it where Linux's /proc allows"
-    status = Path('/proc/self/status')
-    if status.exists():
-        for line in status.read_text().splitlines():
-            if line.startswith('Umask:'): return int(line.split()[1], 8)
-    mask = os.umask(0o022); os.umask(mask)
-    return mask
-
-def _write_any(obj, f):
-    "Text as UTF-8, bytes as they are, anything else by `torch.save`"
-    if isinstance(obj, str): f.write(obj.encode())
-    elif isinstance(obj, bytes): f.write(obj)
-    else: torch.save(obj, f)
-
-def atomic_save(obj, path, write=None):
-    "`write(obj, file)` (text, bytes or `torch.save` when None) to `path` through a temporary file, fsync and rename, so `path` is never half-written"
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f'.{path.name}.', suffix='.tmp')
-    try:
-        with os.fdopen(fd, 'wb') as f:
-            (write or _write_any)(obj, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, 0o666 & ~current_umask())   # as `open` would make it: readable by others where the umask says so
-        os.replace(tmp, path)
-    except (OSError, RuntimeError) as e:                   # torch.save reports a failed write as a RuntimeError
-        Path(tmp).unlink(missing_ok=True)
-        kept = f"the previous {path.name} is intact" if path.exists() else "nothing was written"
-        full = shutil.disk_usage(path.parent).free < (1 << 20)
-        reason = 'no space left on the device' if full else (getattr(e, 'strerror', None) or str(e).splitlines()[0][:200])
-        raise OSError(errno.ENOSPC if full else getattr(e, 'errno', None) or errno.EIO,
-                      f"Could not write {path} ({reason}); {kept}. Free some space or choose another folder, then resume.") from e
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-def load_checkpoint(path) -> dict:
-    "Open a data2vec_vision file safely (no code can run), checking that it is one"
-    try: ckpt = torch.load(path, map_location='cpu', weights_only=True)
-    except FileNotFoundError: raise
-    except Exception as e:
-        raise ValueError(f"{path} is not a data2vec_vision checkpoint (it could not be opened as plain tensors: "
-                         f"{type(e).__name__}). Pass a file written by `Data2Vec.save` or the train command.") from e
-    if not isinstance(ckpt, dict) or ckpt.get('format') != CHECKPOINT_FORMAT:
-        raise ValueError(f"{path} is not a data2vec_vision checkpoint. Pass a file written by `Data2Vec.save` or the train command.")
-    return ckpt
-
-def read_training_state(path) -> dict:
-    "A resumable checkpoint (`checkpoint.pt`), opened as `load_checkpoint` opens any file; a file of model weights alone is refused"
-    ckpt = load_checkpoint(path)
-    if 'opt' not in ckpt: raise ValueError(f"{path} holds model weights only: resume from the checkpoint.pt the train command writes")
-    return ckpt
-
 # %% ../nbs/02_model.ipynb #fc99df4b
 @patch
 @torch.no_grad()
@@ -275,13 +216,6 @@ def save(self: Data2Vec, path, with_teacher: bool = False, **extra):
     "Write config and weights (student, mask token, head; and the teacher if `with_teacher`) to `path`, atomically"
     state = {k: v for k, v in self.state_dict().items() if with_teacher or not k.startswith('teacher.')}
     atomic_save(dict(format=CHECKPOINT_FORMAT, config=json.dumps(self.config), model=state, **extra), path)
-
-def is_ours(path) -> bool:
-    "Whether `path` is a file this library wrote (a zip archive whose records carry its format tag), judged without unpickling"
-    import zipfile
-    path = Path(path)
-    if not path.is_file() or not zipfile.is_zipfile(path): return False
-    with zipfile.ZipFile(path) as z: return any(n.endswith('/data.pkl') and CHECKPOINT_FORMAT.encode() in z.read(n) for n in z.namelist())
 
 def stored_config(ckpt: dict, path) -> dict:
     "The model configuration a checkpoint holds, checked as the settings check a user's values, before anything is built"

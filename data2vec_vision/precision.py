@@ -16,7 +16,8 @@ from fastai.learner import Learner
 from fastai.torch_core import rank_distrib, to_float
 from .callback import Data2VecCallback, masked_batch
 from .distributed import from_rank0, unwrap
-from .model import Data2Vec, atomic_save
+from .model import Data2Vec
+from .checkpoint import atomic_save
 from .settings import COMPILE_MIN_STEPS
 from . import __version__
 

@@ -64,7 +64,7 @@ def check_resume(given: dict, stored: dict, path):
 def write_config(settings: dict, path) -> Path:
     "Write the resolved `settings` of a run to `path` as YAML, atomically"
     import yaml
-    from data2vec_vision.model import atomic_save
+    from data2vec_vision.checkpoint import atomic_save
     values = {k: str(v) if isinstance(v, Path) else v for k, v in settings.items() if k in SETTINGS and k != 'resume_checkpoint'}
     text = (f"# data2vec_vision {__version__}: the settings of a run. Repeat it with\n"
             f"#   python -m data2vec_vision train --config {path} --checkpoint-out-dir NEW_FOLDER\n" + yaml.safe_dump(values, sort_keys=False))
@@ -139,7 +139,7 @@ class RunFolder:
 # %% ../nbs/07a_run.ipynb #bfb08a8f
 def run_record(checkpoint) -> tuple:
     "The settings (`config.yaml`) and the last row of `log.csv` of the run that wrote `checkpoint`, each None when not beside it"
-    from data2vec_vision.model import is_ours
+    from data2vec_vision.checkpoint import is_ours
     folder = Path(checkpoint).parent
     if not is_ours(checkpoint): return None, None
     settings = read_config(folder/'config.yaml') if (folder/'config.yaml').is_file() else None

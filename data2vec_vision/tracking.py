@@ -15,7 +15,7 @@ from fastai.callback.progress import CSVLogger, ProgressCallback
 from fastai.learner import Learner, Recorder
 from fastai.torch_core import rank_distrib
 from .distributed import all_ranks
-from .model import atomic_save
+from .checkpoint import atomic_save
 from .settings import read_settings_file
 
 # %% auto #0
