@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse, os, sys, warnings
 from pathlib import Path
 from . import __version__
-from .run import RunFolder, check_resume, read_config, resumed_settings, run_record, write_config
+from .run import RunFolder, check_resume, read_config, resumed_settings, run_record, stored_values, write_config
 from .settings import (FEATURE_SETTINGS, FINETUNE_SETTINGS, GROUPS, PRESETS, RECIPES, SETTINGS, Setting, coerce,
                                       resolve_command, resolve_settings)
 
@@ -151,7 +151,7 @@ def run_loggers(s: argparse.Namespace) -> list:
     cbs = []
     if 'csv' in kinds and rank_distrib() == 0: cbs.append(RunLog(out/'log.csv', append=s.resume_checkpoint is not None))
     if 'tensorboard' in kinds: cbs.append(TensorBoardLog(out/'tensorboard'))
-    if 'wandb' in kinds: cbs.append(WandbLog(out, {k: str(v) if isinstance(v, Path) else v for k, v in vars(s).items() if k in SETTINGS}))
+    if 'wandb' in kinds: cbs.append(WandbLog(out, stored_values(vars(s))))
     return cbs
 
 def setup(args: argparse.Namespace):
@@ -190,7 +190,7 @@ def _build(s: argparse.Namespace, folder, monitor):
     rank, n_procs = rank_distrib(), max(num_distrib(), 1)
     if n_procs > 1: set_seed(s.seed + rank)                    # but other masks and augmentations
     out = Path(s.checkpoint_out_dir)
-    cbs = [Data2VecCheckpoint(out, s.save_every, {k: str(v) if isinstance(v, Path) else v for k, v in vars(s).items() if k in SETTINGS}),
+    cbs = [Data2VecCheckpoint(out, s.save_every, stored_values(vars(s))),
            SkippedImages(out)]
     cbs += run_loggers(s)
     if monitor: cbs.append(monitor)

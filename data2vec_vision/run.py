@@ -12,8 +12,8 @@ from . import __version__
 from .settings import SETTINGS, coerce, current_names, read_settings_file
 
 # %% auto #0
-__all__ = ['RESUME_CAN_CHANGE', 'STUDENT_FILE', 'read_config', 'resumed_settings', 'check_resume', 'write_config', 'RunFolder',
-           'run_record']
+__all__ = ['RESUME_CAN_CHANGE', 'STUDENT_FILE', 'read_config', 'resumed_settings', 'check_resume', 'stored_values',
+           'write_config', 'RunFolder', 'run_record']
 
 # %% ../nbs/07a_run.ipynb #8577d0fd
 def _unique_keys(loader, node, deep=False):
@@ -61,11 +61,15 @@ def check_resume(given: dict, stored: dict, path):
                          f". A resumed run keeps its settings (only {', '.join('--' + n.replace('_', '-') for n in RESUME_CAN_CHANGE[:-3])} "
                          "may change): leave these options out, or start a new run in another folder")
 
+def stored_values(settings: dict) -> dict:   # a run's settings, possibly among other values (the command line's namespace, as a dict)
+    "The settings among `settings` as files and trackers store them: setting names only, paths as text"
+    return {k: str(v) if isinstance(v, Path) else v for k, v in settings.items() if k in SETTINGS}
+
 def write_config(settings: dict, path) -> Path:
     "Write the resolved `settings` of a run to `path` as YAML, atomically"
     import yaml
     from data2vec_vision.checkpoint import atomic_save
-    values = {k: str(v) if isinstance(v, Path) else v for k, v in settings.items() if k in SETTINGS and k != 'resume_checkpoint'}
+    values = {k: v for k, v in stored_values(settings).items() if k != 'resume_checkpoint'}
     text = (f"# data2vec_vision {__version__}: the settings of a run. Repeat it with\n"
             f"#   python -m data2vec_vision train --config {path} --checkpoint-out-dir NEW_FOLDER\n" + yaml.safe_dump(values, sort_keys=False))
     atomic_save(text, path)
