@@ -21,7 +21,7 @@ from data2vec_vision.cli import get_parser, pretrain
 from data2vec_vision.data import ImageFolder, eval_transforms, labeled_split
 from data2vec_vision.evaluation import knn_accuracy, linear_probe, pixel_features
 from data2vec_vision.export import to_timm
-from data2vec_vision.settings import heads_for
+from data2vec_vision.rules import heads_for
 
 @torch.no_grad()
 def features(vit: VisionTransformer, files: list, size: int, num_workers: int) -> dict:

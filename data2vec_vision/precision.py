@@ -18,7 +18,7 @@ from .callback import Data2VecCallback, masked_batch
 from .distributed import from_rank0, unwrap
 from .model import Data2Vec
 from .checkpoint import atomic_save
-from .settings import COMPILE_MIN_STEPS
+from .rules import COMPILE_MIN_STEPS
 from . import __version__
 
 # %% auto #0

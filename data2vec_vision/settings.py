@@ -10,14 +10,15 @@ import math, re, reprlib
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Callable
+from .rules import (COMPILE_MIN_STEPS, FLAT_CROP_MIN, GRAY_PIXEL_LOSS, INIT_HEAD_WARMUP, INIT_LAYER_DECAY, crop_min_for,
+                                   decoder_groups_for, head_warmup_for, heads_for, layer_decay_for, recon_weight_for, tau_initial_for,
+                                   top_k_for)
 
 # %% auto #0
-__all__ = ['GROUPS', 'GRAY_PIXEL_LOSS', 'FLAT_CROP_MIN', 'INIT_HEAD_WARMUP', 'INIT_LAYER_DECAY', 'COMPILE_MIN_STEPS',
-           'NUM_WORKERS', 'MODEL_SETTINGS', 'TRAINING_SETTINGS', 'RUN_SETTINGS', 'SETTINGS', 'RENAMED', 'RECIPES',
-           'PRESETS', 'MAX_CONFIG_BYTES', 'FEATURE_SETTINGS', 'FINETUNE_SETTINGS', 'in_range', 'Setting', 'heads_for',
-           'top_k_for', 'decoder_groups_for', 'recon_weight_for', 'crop_min_for', 'head_warmup_for', 'layer_decay_for',
-           'tau_initial_for', 'read_settings_file', 'shown', 'coerce', 'check_together', 'preset_values',
-           'current_names', 'resolve_settings', 'resolve_command', 'settings_table']
+__all__ = ['GROUPS', 'NUM_WORKERS', 'MODEL_SETTINGS', 'TRAINING_SETTINGS', 'RUN_SETTINGS', 'SETTINGS', 'RENAMED', 'RECIPES',
+           'PRESETS', 'MAX_CONFIG_BYTES', 'FEATURE_SETTINGS', 'FINETUNE_SETTINGS', 'in_range', 'Setting',
+           'read_settings_file', 'shown', 'coerce', 'check_together', 'preset_values', 'current_names',
+           'resolve_settings', 'resolve_command', 'settings_table']
 
 # %% ../nbs/12_settings.ipynb #84cba38c
 def in_range(lo: float | None = None,  # lowest allowed value; no bound when None
@@ -55,53 +56,11 @@ class Setting:
 
 GROUPS = ('Run and files', 'Images', 'Model', 'Objective', 'Optimisation', 'Evaluation', 'Hardware')   # `train --help`'s headings, in order
 
-# %% ../nbs/12_settings.ipynb #4d8c0444
-def heads_for(width: int) -> int:
-    "Attention heads for a token `width`: the divisor of `width` nearest to `width / 64`, the smaller on a tie"
-    return min((h for h in range(1, width + 1) if width % h == 0), key=lambda h: (abs(h - width / 64), h))
-
-def top_k_for(depth: int) -> int:
-    "Blocks averaged into the targets: the top half of `depth` (data2vec's ViT-B: 6 of 12), at least one"
-    return max(1, depth // 2)
-
-def decoder_groups_for(width: int, decoder_dim: int) -> int:
-    "Convolution groups of data2vec 2.0's decoder: 16 as the reference, or the largest number dividing both widths"
-    return math.gcd(16, width, decoder_dim)
-
-GRAY_PIXEL_LOSS = 10   # how many times the preset's pixel-loss weight a grayscale folder, or one of objects on a flat background, gets
-
-def recon_weight_for(preset_weight: float, colour: str, background: str = 'auto') -> float:
-    "The pixel loss's weight: the preset's, `GRAY_PIXEL_LOSS` times that on grayscale images or objects on a flat background"
-    return preset_weight * (GRAY_PIXEL_LOSS if colour == 'gray' or background == 'flat' else 1)
-
-FLAT_CROP_MIN = 0.35   # the smallest training crop, as a share of the image's area, on objects on a flat background
-
-def crop_min_for(preset_crop_min: float, background: str) -> float:
-    "The smallest training crop: the preset's (data2vec's 0.08), at least `FLAT_CROP_MIN` on objects on a flat background"
-    return max(preset_crop_min, FLAT_CROP_MIN) if background == 'flat' else preset_crop_min
-
-INIT_HEAD_WARMUP = 0.1    # share of a run from trained weights in which only the head (or decoder) learns
-INIT_LAYER_DECAY = 0.75   # each encoder layer's learning rate over the next one's, in a run from trained weights
-
-def head_warmup_for(init: str | None) -> float:
-    "Share of the run in which the encoder is held: `INIT_HEAD_WARMUP` when it starts from trained weights (`init`), else none"
-    return INIT_HEAD_WARMUP if init else 0.0
-
-def layer_decay_for(init: str | None) -> float:
-    "Each encoder layer's learning rate over the next one's: `INIT_LAYER_DECAY` when the run starts from trained weights, else 1 (one rate)"
-    return INIT_LAYER_DECAY if init else 1.0
-
-def tau_initial_for(preset_tau_initial: float, tau_end: float, init: str | None) -> float:
-    "The teacher's decay at the start: the preset's, or `tau_end` from the start when the run starts from trained weights"
-    return tau_end if init else preset_tau_initial
-
 # %% ../nbs/12_settings.ipynb #e11c3107
 _positive, _at_least_1, _non_negative = in_range(0, lo_open=True), in_range(1), in_range(0)
 _fraction, _open_fraction = in_range(0, 1, hi_open=True), in_range(0, 1, lo_open=True, hi_open=True)
 _decay = in_range(0, 1)
 _device = lambda v: None if re.fullmatch(r'cpu|mps|(cuda|xpu)(:\d+)?', v) else "is not a device: use cpu, cuda, cuda:N or mps"
-
-COMPILE_MIN_STEPS = 2000   # optimizer steps from which `compile='auto'` compiles: enough to repay tens of seconds
 
 NUM_WORKERS = Setting('num_workers', int, "Data loading processes; when not given, one per core up to 8 with a GPU, one per four "
                       "cores on the CPU (see `default_workers`).", optional=True, check=_non_negative, group='Hardware')   # train, extract and finetune take it
