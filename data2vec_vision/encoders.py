@@ -15,9 +15,10 @@ from timm.models.vision_transformer import Attention, Block
 from .settings import SETTINGS
 
 # %% auto #0
-__all__ = ['TARGET_LAYERS', 'attend', 'timm_qkv', 'timm_attention', 'block_forward', 'ViTEncoder', 'relative_position_index',
-           'resize_relative_table', 'RelativePositionBias', 'visible_index', 'kept_bias', 'RelPosAttention',
-           'RelPosBlock', 'BeitEncoder', 'sincos_positions', 'PostNormBlock', 'PostNormEncoder']
+__all__ = ['TARGET_LAYERS', 'attend', 'timm_qkv', 'timm_attention', 'block_forward', 'drop_path_rates', 'PatchEncoder',
+           'ViTEncoder', 'relative_position_index', 'resize_relative_table', 'RelativePositionBias', 'visible_index',
+           'kept_bias', 'RelPosAttention', 'RelPosBlock', 'BeitEncoder', 'sincos_positions', 'PostNormBlock',
+           'PostNormEncoder']
 
 # %% ../nbs/02a_encoders.ipynb #e016ff4a
 def attend(q: Tensor, k: Tensor, v: Tensor,    # queries, keys and values `[B, heads, N, d]`
@@ -50,10 +51,96 @@ def block_forward(block: Block, x: Tensor) -> tuple[Tensor, Tensor]:
     ffn = block.ls2(block.mlp(block.norm2(x)))                 # [B, N, D]
     return x + block.drop_path2(ffn), ffn
 
-# %% ../nbs/02a_encoders.ipynb #c5601802
+# %% ../nbs/02a_encoders.ipynb #c40db023
 TARGET_LAYERS = SETTINGS['target_layer'].choices   # ('block', 'ffn')
 
-class ViTEncoder(nn.Module):
+def drop_path_rates(rate: float, depth: int) -> list:
+    "Stochastic depth of each of `depth` blocks, rising linearly from 0 to `rate`"
+    return [rate * i / max(depth - 1, 1) for i in range(depth)]
+
+class PatchEncoder(nn.Module):
+    "What the encoder forms share: patch embedding, CLS token, the grid of any image size, the loop over the blocks; a form adds its blocks and `norm`"
+    def __init__(self,
+                 img_size: int,         # image side the positions are made for
+                 patch_size: int,       # side of a square patch
+                 in_chans: int,         # image channels
+                 embed_dim: int,        # token width D
+                 drop_rate: float,      # dropout after the positions
+                 abs_pos_embed: bool):  # learned absolute positions `pos_embed` for the CLS token and the patches
+        super().__init__()
+        if img_size % patch_size:
+            raise ValueError(f"img_size {img_size} is not divisible by patch_size {patch_size}: "
+                             f"choose sizes with img_size a multiple of patch_size, e.g. {img_size // patch_size * patch_size}")
+        self.patch_size, self.embed_dim, self.grid = patch_size, embed_dim, (img_size // patch_size,) * 2
+        self.patch_embed = PatchEmbed(img_size, patch_size, in_chans, embed_dim, strict_img_size=False)
+        self.cls_token = nn.Parameter(torch.zeros(1, 1, embed_dim))
+        self.pos_embed = nn.Parameter(torch.zeros(1, 1 + self.grid[0] * self.grid[1], embed_dim)) if abs_pos_embed else None
+        self.pos_drop = nn.Dropout(drop_rate)
+
+    def init_linears(self):
+        "Every linear layer's weight from a truncated N(0, 0.02), its bias (where it has one) zero, as all three forms start"
+        for m in self.modules():
+            if isinstance(m, nn.Linear):
+                trunc_normal_(m.weight, std=0.02)
+                if m.bias is not None: nn.init.zeros_(m.bias)
+
+    def grid_of(self, images: Tensor) -> tuple:
+        "(rows, columns) of the patch grid of `images` `[B, C, H, W]`"
+        return (images.shape[-2] // self.patch_size, images.shape[-1] // self.patch_size)
+
+    def pos_embed_for(self, grid: tuple) -> Tensor | None:
+        "Position embedding `[1, 1+L, D]` for a patch grid, resized (bicubic) when it differs from the trained one; None without one"
+        if self.pos_embed is None or tuple(grid) == self.grid: return self.pos_embed
+        return resample_abs_pos_embed(self.pos_embed, list(grid), list(self.grid), num_prefix_tokens=1)
+
+    def patch_tokens(self, images: Tensor, mask: Tensor | None = None, mask_token: Tensor | None = None) -> Tensor:
+        "Patch tokens `[B, L, D]` of `images`, those where `mask` `[B, L]` is True replaced by `mask_token` `[1, 1, D]`"
+        x = self.patch_embed(images)                                            # [B, L, D]
+        return x if mask is None else torch.where(mask[..., None], mask_token.to(x.dtype), x)
+
+    def with_cls(self, x: Tensor) -> Tensor:
+        "The CLS token before the patch tokens `x` `[B, L, D]`: `[B, 1+L, D]`"
+        return torch.cat([self.cls_token.expand(len(x), -1, -1), x], dim=1)
+
+    def embed(self, images: Tensor, mask: Tensor | None = None, mask_token: Tensor | None = None) -> Tensor:
+        "Tokens `[B, 1+L, D]` of `images`: the CLS token and the (masked) patches, plus the positions where there are any"
+        x = self.with_cls(self.patch_tokens(images, mask, mask_token))         # [B, 1+L, D]
+        pos = self.pos_embed_for(self.grid_of(images))
+        return self.pos_drop(x if pos is None else x + pos)
+
+    def block_context(self, grid: tuple) -> dict:
+        "What every block takes besides the tokens, for a patch grid: nothing (the BEiT form: its relative position bias)"
+        return {}
+
+    def block_parts(self, block: nn.Module, x: Tensor, **context) -> tuple[Tensor, Tensor]:
+        "One of the blocks on `x` `[B, N, D]`: its output and its FFN output before the residual"
+        return block_forward(block, x)
+
+    def forward(self, images: Tensor,          # images `[B, C, H, W]`
+                mask: Tensor | None = None,    # `[B, L]`, True where a patch is replaced by `mask_token`
+                mask_token: Tensor | None = None,  # `[1, 1, D]` learned mask embedding
+                layer_output: str = 'block') -> tuple[Tensor, list]:  # per-block tensor to return: 'block' or 'ffn'
+        "Final tokens `[B, 1+L, D]` (through `norm`) and one tensor `[B, 1+L, D]` per block"
+        if layer_output not in TARGET_LAYERS: raise ValueError(f"layer_output must be one of {TARGET_LAYERS}, got {layer_output!r}")
+        x = self.embed(images, mask, mask_token)                                # [B, 1+L, D]
+        context, layers = self.block_context(self.grid_of(images)), []
+        for block in self.blocks:
+            x, ffn = self.block_parts(block, x, **context)
+            layers.append(x if layer_output == 'block' else ffn)
+        return self.norm(x), layers
+
+    def forward_visible(self, images: Tensor,  # images `[B, C, H, W]`
+                        mask: Tensor) -> Tensor:  # `[B, L]`, True where a patch is dropped; the same count in every row
+        "Final tokens `[B, 1+L_visible, D]` of the CLS token and the patches where `mask` is False, the others dropped"
+        x = self.embed(images)                                                  # [B, 1+L, D]
+        cls, patches = x[:, :1], x[:, 1:]
+        visible = patches[~mask].view(len(x), -1, x.shape[-1])                  # [B, L_visible, D]
+        x = torch.cat([cls, visible], dim=1)
+        for block in self.blocks: x, _ = self.block_parts(block, x)
+        return self.norm(x)
+
+# %% ../nbs/02a_encoders.ipynb #41ca6e8f
+class ViTEncoder(PatchEncoder):
     "A ViT made of timm blocks, with timm's parameter names; takes images `[B, C, H, W]` of any multiple of `patch_size`"
     def __init__(self,
                  img_size: int,              # image side the position embedding is made for
@@ -67,81 +154,19 @@ class ViTEncoder(nn.Module):
                  drop_path_rate: float = 0., # stochastic depth, rising linearly to this over the blocks
                  init_values: float | None = None,  # layer scale initial value; None for no layer scale
                  eps: float = 1e-6):         # LayerNorm epsilon
-        super().__init__()
-        self.make_embedding(img_size, patch_size, in_chans, embed_dim, drop_rate, abs_pos_embed=True)
-        drop_paths = [drop_path_rate * i / max(depth - 1, 1) for i in range(depth)]   # rising linearly from 0
+        super().__init__(img_size, patch_size, in_chans, embed_dim, drop_rate, abs_pos_embed=True)
         self.blocks = nn.ModuleList([
             Block(embed_dim, num_heads, mlp_ratio, qkv_bias=True, proj_drop=drop_rate, attn_drop=drop_rate,
                   init_values=init_values, drop_path=dp, norm_layer=partial(nn.LayerNorm, eps=eps))
-            for dp in drop_paths])
+            for dp in drop_path_rates(drop_path_rate, depth)])
         self.norm = nn.LayerNorm(embed_dim, eps=eps)
         self.reset_parameters()
 
-    def make_embedding(self, img_size: int, patch_size: int, in_chans: int, embed_dim: int, drop_rate: float, abs_pos_embed: bool):
-        "The patch embedding, CLS token, position embedding (when `abs_pos_embed`) and its dropout"
-        if img_size % patch_size:
-            raise ValueError(f"img_size {img_size} is not divisible by patch_size {patch_size}: "
-                             f"choose sizes with img_size a multiple of patch_size, e.g. {img_size // patch_size * patch_size}")
-        self.patch_size, self.embed_dim, self.grid = patch_size, embed_dim, (img_size // patch_size,) * 2
-        self.patch_embed = PatchEmbed(img_size, patch_size, in_chans, embed_dim, strict_img_size=False)
-        self.cls_token = nn.Parameter(torch.zeros(1, 1, embed_dim))
-        self.pos_embed = nn.Parameter(torch.zeros(1, 1 + self.grid[0] * self.grid[1], embed_dim)) if abs_pos_embed else None
-        self.pos_drop = nn.Dropout(drop_rate)
-
     def reset_parameters(self):
+        "As timm's ViT starts: positions from a truncated N(0, 0.02), the CLS token N(0, 1e-6), the linear layers by `init_linears`"
         trunc_normal_(self.pos_embed, std=0.02)
         nn.init.normal_(self.cls_token, std=1e-6)
         self.init_linears()
-
-    def init_linears(self):
-        "Every linear layer's weight from a truncated N(0, 0.02), its bias (where it has one) zero, as all three forms start"
-        for m in self.modules():
-            if isinstance(m, nn.Linear):
-                trunc_normal_(m.weight, std=0.02)
-                if m.bias is not None: nn.init.zeros_(m.bias)
-
-    def grid_of(self, images: Tensor) -> tuple:
-        "(rows, columns) of the patch grid of `images` `[B, C, H, W]`"
-        return (images.shape[-2] // self.patch_size, images.shape[-1] // self.patch_size)
-
-    def pos_embed_for(self, grid: tuple) -> Tensor:
-        "Position embedding `[1, 1+L, D]` for a patch grid, resized (bicubic) when it differs from the trained one"
-        if tuple(grid) == self.grid: return self.pos_embed
-        return resample_abs_pos_embed(self.pos_embed, list(grid), list(self.grid), num_prefix_tokens=1)
-
-    def embed(self, images: Tensor, mask: Tensor | None = None, mask_token: Tensor | None = None) -> Tensor:
-        "Tokens `[B, 1+L, D]` of `images`, the patches where `mask` `[B, L]` is True replaced by `mask_token`"
-        x = self.patch_embed(images)                                            # [B, L, D]
-        if mask is not None: x = torch.where(mask[..., None], mask_token.to(x.dtype), x)
-        x = torch.cat([self.cls_token.expand(len(x), -1, -1), x], dim=1)        # [B, 1+L, D]
-        return self.pos_drop(x + self.pos_embed_for(self.grid_of(images)))
-
-    def forward(self, images: Tensor,          # images `[B, C, H, W]`
-                mask: Tensor | None = None,    # `[B, L]`, True where a patch is replaced by `mask_token`
-                mask_token: Tensor | None = None,  # `[1, 1, D]` learned mask embedding
-                layer_output: str = 'block') -> tuple[Tensor, list]:  # per-block tensor to return: 'block' or 'ffn'
-        "Final normed tokens `[B, 1+L, D]` and one tensor `[B, 1+L, D]` per block"
-        if layer_output not in TARGET_LAYERS: raise ValueError(f"layer_output must be one of {TARGET_LAYERS}, got {layer_output!r}")
-        x = self.embed(images, mask, mask_token)
-        layers = []
-        for block in self.blocks:
-            x, ffn = self.block_parts(block, x)
-            layers.append(x if layer_output == 'block' else ffn)
-        return self.norm(x), layers
-
-    def block_parts(self, block: nn.Module, x: Tensor) -> tuple[Tensor, Tensor]:
-        "One of the blocks on `x` `[B, N, D]`: its output and its FFN output before the residual"
-        return block_forward(block, x)
-
-    def forward_visible(self, images: Tensor,  # images `[B, C, H, W]`
-                        mask: Tensor) -> Tensor:  # `[B, L]`, True where a patch is dropped; the same count in every row
-        "Final normed tokens `[B, 1+L_visible, D]` of the CLS token and the patches where `mask` is False, the others dropped"
-        x = self.embed(images)                                                  # [B, 1+L, D]
-        cls, patches = x[:, :1], x[:, 1:]
-        visible = patches[~mask].view(len(x), -1, x.shape[-1])                  # [B, L_visible, D]
-        x = torch.cat([cls, visible], dim=1)
-        for block in self.blocks: x, _ = self.block_parts(block, x)
-        return self.norm(x)
 
 # %% ../nbs/02a_encoders.ipynb #586656e4
 @lru_cache(maxsize=16)                           # once per grid, not in every forward pass
@@ -234,7 +259,7 @@ class RelPosBlock(nn.Module):
         ffn = ffn if self.gamma_2 is None else self.gamma_2 * ffn
         return x + self.drop_path(ffn), ffn
 
-class BeitEncoder(ViTEncoder):
+class BeitEncoder(PatchEncoder):
     "The encoder of the official data2vec models (BEiT's): relative position bias, q/v biases, optional absolute positions and mean pooling"
     def __init__(self, img_size: int, patch_size: int, in_chans: int, embed_dim: int, depth: int, num_heads: int,
                  mlp_ratio: float = 4., drop_rate: float = 0., drop_path_rate: float = 0., init_values: float | None = None,
@@ -242,43 +267,25 @@ class BeitEncoder(ViTEncoder):
                  abs_pos_embed: bool = False,      # learned absolute positions too
                  mean_pooling: bool = False,       # no final norm; `fc_norm` of the mean patch token pools
                  eps: float = 1e-6):               # LayerNorm epsilon
-        nn.Module.__init__(self)
-        self.make_embedding(img_size, patch_size, in_chans, embed_dim, drop_rate, abs_pos_embed)
+        super().__init__(img_size, patch_size, in_chans, embed_dim, drop_rate, abs_pos_embed)
         self.rel_pos_bias = RelativePositionBias(self.grid, num_heads) if rel_pos_bias == 'shared' else None
-        drop_paths = [drop_path_rate * i / max(depth - 1, 1) for i in range(depth)]
         self.blocks = nn.ModuleList([RelPosBlock(embed_dim, num_heads, mlp_ratio, self.grid if rel_pos_bias == 'per_block' else None,
-                                                 init_values, drop_rate, dp, eps) for dp in drop_paths])
+                                                 init_values, drop_rate, dp, eps) for dp in drop_path_rates(drop_path_rate, depth)])
         self.norm = nn.Identity() if mean_pooling else nn.LayerNorm(embed_dim, eps=eps)
         self.fc_norm = nn.LayerNorm(embed_dim, eps=eps) if mean_pooling else None
         self.reset_parameters()
 
     def reset_parameters(self):
+        "As BEiT starts: positions (where there are) and the CLS token from a truncated N(0, 0.02), the linear layers by `init_linears`"
         if self.pos_embed is not None: trunc_normal_(self.pos_embed, std=0.02)
         trunc_normal_(self.cls_token, std=0.02)
         self.init_linears()
 
-    def pos_embed_for(self, grid: tuple):
-        return None if self.pos_embed is None else super().pos_embed_for(grid)
+    def block_context(self, grid: tuple) -> dict:
+        "The patch grid, and the relative position bias `[heads, N, N]` the blocks share (None when each has its own)"
+        return dict(grid=grid, bias=None if self.rel_pos_bias is None else self.rel_pos_bias(grid))
 
-    def embed(self, images: Tensor, mask: Tensor | None = None, mask_token: Tensor | None = None) -> Tensor:
-        x = self.patch_embed(images)                                            # [B, L, D]
-        if mask is not None: x = torch.where(mask[..., None], mask_token.to(x.dtype), x)
-        x = torch.cat([self.cls_token.expand(len(x), -1, -1), x], dim=1)        # [B, 1+L, D]
-        pos = self.pos_embed_for(self.grid_of(images))
-        return self.pos_drop(x if pos is None else x + pos)
-
-    def forward(self, images: Tensor, mask: Tensor | None = None, mask_token: Tensor | None = None,
-                layer_output: str = 'block') -> tuple[Tensor, list]:
-        "Final tokens `[B, 1+L, D]` (normed, unless `mean_pooling`) and one tensor `[B, 1+L, D]` per block"
-        if layer_output not in TARGET_LAYERS: raise ValueError(f"layer_output must be one of {TARGET_LAYERS}, got {layer_output!r}")
-        grid = self.grid_of(images)
-        x = self.embed(images, mask, mask_token)
-        bias = None if self.rel_pos_bias is None else self.rel_pos_bias(grid)   # [heads, N, N], shared by the blocks
-        layers = []
-        for block in self.blocks:
-            x, ffn = block.forward_parts(x, grid, bias)
-            layers.append(x if layer_output == 'block' else ffn)
-        return self.norm(x), layers
+    def block_parts(self, block: RelPosBlock, x: Tensor, **context) -> tuple[Tensor, Tensor]: return block.forward_parts(x, **context)
 
     def pooled(self, tokens: Tensor) -> Tensor:
         "An image's feature `[B, D]` from the final tokens: `fc_norm` of the mean patch token (mean pooling), else the CLS token"
@@ -324,16 +331,15 @@ class PostNormBlock(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor: return self.forward_parts(x)[0]
 
-class PostNormEncoder(ViTEncoder):
+class PostNormEncoder(PatchEncoder):
     "data2vec 2.0's image encoder: fixed sine-cosine positions on the patches, a CLS token without one, LayerNorm of the embedded tokens, post-norm blocks"
     def __init__(self, img_size: int, patch_size: int, in_chans: int, embed_dim: int, depth: int, num_heads: int,
                  mlp_ratio: float = 4., drop_rate: float = 0., drop_path_rate: float = 0., eps: float = 1e-6):
-        nn.Module.__init__(self)
-        self.make_embedding(img_size, patch_size, in_chans, embed_dim, drop_rate, abs_pos_embed=False)
+        super().__init__(img_size, patch_size, in_chans, embed_dim, drop_rate, abs_pos_embed=False)
         self.register_buffer('positions', sincos_positions(embed_dim, self.grid)[None])   # [1, L, D]: not learned, but stored as fairseq stores it
         self.embed_norm = nn.LayerNorm(embed_dim, eps=eps)
-        drop_paths = [drop_path_rate * i / max(depth - 1, 1) for i in range(depth)]
-        self.blocks = nn.ModuleList([PostNormBlock(embed_dim, num_heads, mlp_ratio, drop_rate, dp, eps) for dp in drop_paths])
+        self.blocks = nn.ModuleList([PostNormBlock(embed_dim, num_heads, mlp_ratio, drop_rate, dp, eps)
+                                     for dp in drop_path_rates(drop_path_rate, depth)])
         self.norm = nn.Identity()                                               # every block ends normed
         self.reset_parameters()
 
@@ -349,10 +355,8 @@ class PostNormEncoder(ViTEncoder):
 
     def embed(self, images: Tensor, mask: Tensor | None = None, mask_token: Tensor | None = None) -> Tensor:
         "Tokens `[B, 1+L, D]`: patches (those where `mask` is True replaced by `mask_token`) plus their positions, the CLS token first, layer-normed"
-        x = self.patch_embed(images)                                            # [B, L, D]
-        if mask is not None: x = torch.where(mask[..., None], mask_token.to(x.dtype), x)
-        x = x + self.pos_embed_for(self.grid_of(images)).to(x.dtype)
-        x = torch.cat([self.cls_token.expand(len(x), -1, -1), x], dim=1)        # [B, 1+L, D]
+        x = self.patch_tokens(images, mask, mask_token)                         # [B, L, D]
+        x = self.with_cls(x + self.pos_embed_for(self.grid_of(images)).to(x.dtype))   # [B, 1+L, D]
         return self.pos_drop(self.embed_norm(x))
 
-    def block_parts(self, block: PostNormBlock, x: Tensor) -> tuple[Tensor, Tensor]: return block.forward_parts(x)
+    def block_parts(self, block: PostNormBlock, x: Tensor, **context) -> tuple[Tensor, Tensor]: return block.forward_parts(x)
