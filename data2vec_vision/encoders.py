@@ -1,4 +1,4 @@
-"""The three forms of Vision Transformer encoder a data2vec model can have: timm's ViT, the BEiT form of the official data2vec models, and data2vec 2.0's post-norm form; each gives the block outputs the targets are made of and encodes the visible patches alone.
+"""What the three forms of Vision Transformer encoder share, and the first of them: timm's ViT, the BEiT form of the official data2vec models, and data2vec 2.0's post-norm form; each gives the block outputs the targets are made of and encodes the visible patches alone.
 
 Docs: https://data2vec-vision.github.io/data2vec_vision/encoders.html.md"""
 
@@ -6,19 +6,17 @@ Docs: https://data2vec-vision.github.io/data2vec_vision/encoders.html.md"""
 
 # %% ../nbs/02a_encoders.ipynb #849c8344
 from __future__ import annotations
-from functools import lru_cache, partial
+from functools import partial
 import torch
 import torch.nn.functional as F
 from torch import nn, Tensor
-from timm.layers import DropPath, Mlp, PatchEmbed, resample_abs_pos_embed, trunc_normal_
+from timm.layers import PatchEmbed, resample_abs_pos_embed, trunc_normal_
 from timm.models.vision_transformer import Attention, Block
 from .settings import SETTINGS
 
 # %% auto #0
 __all__ = ['TARGET_LAYERS', 'attend', 'timm_qkv', 'timm_attention', 'block_forward', 'drop_path_rates', 'PatchEncoder',
-           'ViTEncoder', 'relative_position_index', 'resize_relative_table', 'RelativePositionBias', 'visible_index',
-           'kept_bias', 'RelPosAttention', 'RelPosBlock', 'BeitEncoder', 'sincos_positions', 'PostNormBlock',
-           'PostNormEncoder']
+           'ViTEncoder']
 
 # %% ../nbs/02a_encoders.ipynb #e016ff4a
 def attend(q: Tensor, k: Tensor, v: Tensor,    # queries, keys and values `[B, heads, N, d]`
@@ -167,196 +165,3 @@ class ViTEncoder(PatchEncoder):
         trunc_normal_(self.pos_embed, std=0.02)
         nn.init.normal_(self.cls_token, std=1e-6)
         self.init_linears()
-
-# %% ../nbs/02a_encoders.ipynb #586656e4
-@lru_cache(maxsize=16)                           # once per grid, not in every forward pass
-def relative_position_index(grid: tuple) -> Tensor:
-    "Index `[1+L, 1+L]` into a relative position table: one entry per 2-D offset between patches, then CLS-to-patch, patch-to-CLS, CLS-to-CLS"
-    gh, gw = grid
-    coords = torch.stack(torch.meshgrid(torch.arange(gh), torch.arange(gw), indexing='ij')).flatten(1)   # [2, L]
-    offsets = coords[:, :, None] - coords[:, None, :]                                           # [2, L, L]
-    n = (2 * gh - 1) * (2 * gw - 1)
-    index = torch.empty(gh * gw + 1, gh * gw + 1, dtype=torch.long)
-    index[1:, 1:] = (offsets[0] + gh - 1) * (2 * gw - 1) + offsets[1] + gw - 1
-    index[0, :], index[:, 0], index[0, 0] = n, n + 1, n + 2
-    return index
-
-def resize_relative_table(table: Tensor,  # `[(2gh-1)(2gw-1) + 3, heads]`
-                          old_grid: tuple, new_grid: tuple) -> Tensor:
-    "The table for another grid: its 2-D part resized bilinearly, the three CLS entries kept"
-    if tuple(old_grid) == tuple(new_grid): return table
-    (oh, ow), (nh, nw) = old_grid, new_grid
-    part = table[:-3].reshape(2 * oh - 1, 2 * ow - 1, -1).permute(2, 0, 1)[None]                # [1, heads, 2oh-1, 2ow-1]
-    part = F.interpolate(part.float(), size=(2 * nh - 1, 2 * nw - 1), mode='bilinear', align_corners=False)
-    return torch.cat([part[0].permute(1, 2, 0).reshape(-1, table.shape[1]).to(table.dtype), table[-3:]])
-
-class RelativePositionBias(nn.Module):
-    "A relative position bias table `[(2gh-1)(2gw-1) + 3, heads]`, as the biases `[heads, 1+L, 1+L]` it gives on a grid"
-    def __init__(self, grid: tuple, num_heads: int):
-        super().__init__()
-        self.grid = tuple(grid)
-        self.relative_position_bias_table = nn.Parameter(torch.zeros((2 * grid[0] - 1) * (2 * grid[1] - 1) + 3, num_heads))
-
-    def forward(self, grid: tuple) -> Tensor:
-        table = resize_relative_table(self.relative_position_bias_table, self.grid, grid)
-        n = grid[0] * grid[1] + 1
-        return table[relative_position_index(grid).to(table.device).view(-1)].view(n, n, -1).permute(2, 0, 1)   # [heads, N, N]
-
-# %% ../nbs/02a_encoders.ipynb #03f04335
-def visible_index(mask: Tensor) -> Tensor:   # `[B, L]`, True where a patch is dropped; the same count in every row
-    "Index `[B, 1+L_visible]` of the tokens kept in each image: the CLS token (0), then the visible patches in grid order"
-    B, L = mask.shape
-    patches = torch.arange(1, L + 1, device=mask.device).expand(B, L)[~mask].view(B, -1)   # [B, L_visible]
-    return torch.cat([patches.new_zeros(B, 1), patches], dim=1)
-
-def kept_bias(bias: Tensor,                  # biases between all tokens `[heads, N, N]`
-              keep: Tensor) -> Tensor:       # index `[B, n]` of the tokens kept in each image
-    "The biases `[B, heads, n, n]` between the kept tokens of each image"
-    return bias[:, keep[:, :, None], keep[:, None, :]].transpose(0, 1)
-
-class RelPosAttention(nn.Module):
-    "BEiT's attention: query and value biases but no key bias, and a relative position bias (its own `grid` table, and/or one passed in)"
-    def __init__(self, dim: int, num_heads: int, grid: tuple | None = None, attn_drop: float = 0., proj_drop: float = 0.):
-        super().__init__()
-        self.num_heads = num_heads
-        self.qkv = nn.Linear(dim, 3 * dim, bias=False)
-        self.q_bias, self.v_bias = nn.Parameter(torch.zeros(dim)), nn.Parameter(torch.zeros(dim))
-        self.rel_pos_bias = RelativePositionBias(grid, num_heads) if grid else None
-        self.attn_drop, self.proj, self.proj_drop = attn_drop, nn.Linear(dim, dim), nn.Dropout(proj_drop)
-
-    def forward(self, x: Tensor,                    # tokens `[B, N, D]`
-                grid: tuple,                        # the patch grid the tokens come from
-                bias: Tensor | None = None,         # a bias `[heads, N, N]` or `[B, heads, N, N]` added to the scores
-                keep: Tensor | None = None) -> Tensor:  # `[B, N]`: which of the grid's tokens `x` holds (`visible_index`); None: all
-        B, N, D = x.shape
-        qkv_bias = torch.cat([self.q_bias, torch.zeros_like(self.v_bias), self.v_bias])
-        q, k, v = F.linear(x, self.qkv.weight, qkv_bias).view(B, N, 3, self.num_heads, D // self.num_heads).permute(2, 0, 3, 1, 4)
-        if self.rel_pos_bias is not None:
-            own = self.rel_pos_bias(grid)                                        # [heads, 1+L, 1+L]
-            if keep is not None: own = kept_bias(own, keep)                      # [B, heads, N, N]
-            bias = own if bias is None else own + bias
-        if bias is not None: bias = (bias if bias.dim() == 4 else bias[None]).to(q.dtype)
-        x = attend(q, k, v, bias, self.attn_drop if self.training else 0.)     # [B, heads, N, D/heads]
-        return self.proj_drop(self.proj(x.transpose(1, 2).reshape(B, N, D)))
-
-class RelPosBlock(nn.Module):
-    "A pre-norm transformer block with `RelPosAttention` and optional layer scale (`gamma_1`, `gamma_2`)"
-    def __init__(self, dim: int, num_heads: int, mlp_ratio: float, grid: tuple | None, init_values: float | None,
-                 drop: float = 0., drop_path: float = 0., eps: float = 1e-6):
-        super().__init__()
-        self.norm1, self.norm2 = nn.LayerNorm(dim, eps=eps), nn.LayerNorm(dim, eps=eps)
-        self.attn = RelPosAttention(dim, num_heads, grid, drop, drop)
-        self.mlp = Mlp(dim, int(dim * mlp_ratio), drop=drop)
-        self.gamma_1 = nn.Parameter(init_values * torch.ones(dim)) if init_values else None
-        self.gamma_2 = nn.Parameter(init_values * torch.ones(dim)) if init_values else None
-        self.drop_path = DropPath(drop_path) if drop_path else nn.Identity()
-
-    def forward_parts(self, x: Tensor, grid: tuple, bias: Tensor | None = None, keep: Tensor | None = None) -> tuple[Tensor, Tensor]:
-        "The block's output and its FFN output before the residual (`bias`, `keep`: as `RelPosAttention` takes them)"
-        a = self.attn(self.norm1(x), grid, bias, keep)
-        x = x + self.drop_path(a if self.gamma_1 is None else self.gamma_1 * a)
-        ffn = self.mlp(self.norm2(x))
-        ffn = ffn if self.gamma_2 is None else self.gamma_2 * ffn
-        return x + self.drop_path(ffn), ffn
-
-class BeitEncoder(PatchEncoder):
-    "The encoder of the official data2vec models (BEiT's): relative position bias, q/v biases, optional absolute positions and mean pooling"
-    def __init__(self, img_size: int, patch_size: int, in_chans: int, embed_dim: int, depth: int, num_heads: int,
-                 mlp_ratio: float = 4., drop_rate: float = 0., drop_path_rate: float = 0., init_values: float | None = None,
-                 rel_pos_bias: str = 'shared',     # 'shared' by all blocks, one 'per_block', or 'none'
-                 abs_pos_embed: bool = False,      # learned absolute positions too
-                 mean_pooling: bool = False,       # no final norm; `fc_norm` of the mean patch token pools
-                 eps: float = 1e-6):               # LayerNorm epsilon
-        super().__init__(img_size, patch_size, in_chans, embed_dim, drop_rate, abs_pos_embed)
-        self.rel_pos_bias = RelativePositionBias(self.grid, num_heads) if rel_pos_bias == 'shared' else None
-        self.blocks = nn.ModuleList([RelPosBlock(embed_dim, num_heads, mlp_ratio, self.grid if rel_pos_bias == 'per_block' else None,
-                                                 init_values, drop_rate, dp, eps) for dp in drop_path_rates(drop_path_rate, depth)])
-        self.norm = nn.Identity() if mean_pooling else nn.LayerNorm(embed_dim, eps=eps)
-        self.fc_norm = nn.LayerNorm(embed_dim, eps=eps) if mean_pooling else None
-        self.reset_parameters()
-
-    def reset_parameters(self):
-        "As BEiT starts: positions (where there are) and the CLS token from a truncated N(0, 0.02), the linear layers by `init_linears`"
-        if self.pos_embed is not None: trunc_normal_(self.pos_embed, std=0.02)
-        trunc_normal_(self.cls_token, std=0.02)
-        self.init_linears()
-
-    def block_context(self, grid: tuple) -> dict:
-        "The patch grid, and the relative position bias `[heads, N, N]` the blocks share (None when each has its own)"
-        return dict(grid=grid, bias=None if self.rel_pos_bias is None else self.rel_pos_bias(grid))
-
-    def block_parts(self, block: RelPosBlock, x: Tensor, **context) -> tuple[Tensor, Tensor]: return block.forward_parts(x, **context)
-
-    def pooled(self, tokens: Tensor) -> Tensor:
-        "An image's feature `[B, D]` from the final tokens: `fc_norm` of the mean patch token (mean pooling), else the CLS token"
-        return self.fc_norm(tokens[:, 1:].mean(1)) if self.fc_norm is not None else tokens[:, 0]
-
-    def forward_visible(self, images: Tensor,  # images `[B, C, H, W]`
-                        mask: Tensor) -> Tensor:  # `[B, L]`, True where a patch is dropped; the same count in every row
-        "Final tokens `[B, 1+L_visible, D]` of the CLS token and the visible patches, encoded among themselves with the relative biases between them"
-        grid = self.grid_of(images)
-        keep = visible_index(mask)                                              # [B, 1+L_visible]
-        x = self.embed(images)                                                  # [B, 1+L, D]
-        x = x.gather(1, keep[..., None].expand(-1, -1, x.shape[-1]))            # [B, 1+L_visible, D]
-        bias = None if self.rel_pos_bias is None else kept_bias(self.rel_pos_bias(grid), keep)   # [B, heads, n, n]
-        for block in self.blocks: x, _ = block.forward_parts(x, grid, bias, keep)
-        return self.norm(x)
-
-# %% ../nbs/02a_encoders.ipynb #d430564b
-def sincos_positions(dim: int,            # token width, a multiple of 4
-                     grid: tuple) -> Tensor:  # (rows, columns) of the patch grid
-    "Fixed 2-D sine-cosine positions `[rows * columns, dim]`, row by row: the first half of the channels encodes the column, the second the row"
-    if dim % 4: raise ValueError(f"sine-cosine positions need a token width divisible by 4, got {dim}")
-    freqs = 1 / 10000 ** (torch.arange(dim // 4, dtype=torch.float64) / (dim // 4))          # [dim/4]
-    rows, cols = torch.meshgrid(torch.arange(grid[0]), torch.arange(grid[1]), indexing='ij')    # [gh, gw] each
-    def encode(coord: Tensor) -> Tensor:                                                       # [L, dim/2]
-        angles = coord.flatten().double()[:, None] * freqs
-        return torch.cat([angles.sin(), angles.cos()], dim=1)
-    return torch.cat([encode(cols), encode(rows)], dim=1).float()                              # [L, dim]
-
-class PostNormBlock(nn.Module):
-    "data2vec 2.0's block: attention added to the input, then LayerNorm; FFN added, then LayerNorm"
-    def __init__(self, dim: int, num_heads: int, mlp_ratio: float, drop: float = 0., drop_path: float = 0., eps: float = 1e-6):
-        super().__init__()
-        self.attn = Attention(dim, num_heads, qkv_bias=True, attn_drop=drop, proj_drop=drop)
-        self.norm1, self.norm2 = nn.LayerNorm(dim, eps=eps), nn.LayerNorm(dim, eps=eps)
-        self.mlp = Mlp(dim, int(dim * mlp_ratio), drop=drop)
-        self.drop_path = DropPath(drop_path) if drop_path else nn.Identity()
-
-    def forward_parts(self, x: Tensor) -> tuple[Tensor, Tensor]:
-        "The block's output and its FFN output before the residual"
-        x = self.norm1(x + self.drop_path(timm_attention(self.attn, x)))
-        ffn = self.mlp(x)
-        return self.norm2(x + self.drop_path(ffn)), ffn
-
-    def forward(self, x: Tensor) -> Tensor: return self.forward_parts(x)[0]
-
-class PostNormEncoder(PatchEncoder):
-    "data2vec 2.0's image encoder: fixed sine-cosine positions on the patches, a CLS token without one, LayerNorm of the embedded tokens, post-norm blocks"
-    def __init__(self, img_size: int, patch_size: int, in_chans: int, embed_dim: int, depth: int, num_heads: int,
-                 mlp_ratio: float = 4., drop_rate: float = 0., drop_path_rate: float = 0., eps: float = 1e-6):
-        super().__init__(img_size, patch_size, in_chans, embed_dim, drop_rate, abs_pos_embed=False)
-        self.register_buffer('positions', sincos_positions(embed_dim, self.grid)[None])   # [1, L, D]: not learned, but stored as fairseq stores it
-        self.embed_norm = nn.LayerNorm(embed_dim, eps=eps)
-        self.blocks = nn.ModuleList([PostNormBlock(embed_dim, num_heads, mlp_ratio, drop_rate, dp, eps)
-                                     for dp in drop_path_rates(drop_path_rate, depth)])
-        self.norm = nn.Identity()                                               # every block ends normed
-        self.reset_parameters()
-
-    def reset_parameters(self):
-        "As data2vec 2.0 initialises: linear weights N(0, 0.02), the patch projection Xavier-uniform, the CLS token N(0, 1)"
-        self.init_linears()
-        nn.init.xavier_uniform_(self.patch_embed.proj.weight.view(self.embed_dim, -1))
-        nn.init.normal_(self.cls_token)
-
-    def pos_embed_for(self, grid: tuple) -> Tensor:
-        "Positions `[1, L, D]` of the patches (the CLS token has none): the stored ones on the built grid, else that grid's own"
-        return self.positions if tuple(grid) == self.grid else sincos_positions(self.embed_dim, grid)[None].to(self.positions.device)
-
-    def embed(self, images: Tensor, mask: Tensor | None = None, mask_token: Tensor | None = None) -> Tensor:
-        "Tokens `[B, 1+L, D]`: patches (those where `mask` is True replaced by `mask_token`) plus their positions, the CLS token first, layer-normed"
-        x = self.patch_tokens(images, mask, mask_token)                         # [B, L, D]
-        x = self.with_cls(x + self.pos_embed_for(self.grid_of(images)).to(x.dtype))   # [B, 1+L, D]
-        return self.pos_drop(self.embed_norm(x))
-
-    def block_parts(self, block: PostNormBlock, x: Tensor, **context) -> tuple[Tensor, Tensor]: return block.forward_parts(x)

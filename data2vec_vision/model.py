@@ -13,7 +13,9 @@ from torch import nn, Tensor
 from fastcore.basics import patch
 from timm.layers import resample_abs_pos_embed, trunc_normal_
 from .checkpoint import CHECKPOINT_FORMAT, atomic_save, is_ours, load_checkpoint
-from .encoders import BeitEncoder, PostNormEncoder, ViTEncoder, resize_relative_table
+from .encoders import ViTEncoder
+from .beit_encoder import BeitEncoder, resize_relative_table
+from .postnorm_encoder import PostNormEncoder
 from .official import read_official
 from .settings import FEATURE_SETTINGS, SETTINGS, resolve_settings
 from .transforms import JoinPatchSequence, PatchesToSequence, ViTPatchesTransform
