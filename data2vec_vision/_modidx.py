@@ -713,5 +713,7 @@ d = { 'settings': { 'branch': 'main',
                                                                                              'data2vec_vision/transforms.py'),
                                             'data2vec_vision.transforms._square_grid': ( 'transforms.html#_square_grid',
                                                                                          'data2vec_vision/transforms.py'),
+                                            'data2vec_vision.transforms.image_array': ( 'transforms.html#image_array',
+                                                                                        'data2vec_vision/transforms.py'),
                                             'data2vec_vision.transforms.show_patches': ( 'transforms.html#show_patches',
                                                                                          'data2vec_vision/transforms.py')}}}

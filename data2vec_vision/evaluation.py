@@ -27,7 +27,7 @@ from .encoders import timm_qkv
 from .model import Data2Vec
 from .checkpoint import atomic_save, load_checkpoint
 from .settings import FEATURE_SETTINGS
-from .transforms import UnNormalize
+from .transforms import UnNormalize, image_array
 
 # %% auto #0
 __all__ = ['PIXEL_FLOOR_SIZE', 'CLEAR_GAIN', 'extract_features', 'present', 'save_features', 'load_features', 'knn_accuracy',
@@ -269,7 +269,7 @@ def show_pca(model: Data2Vec,          # a (pretrained) model
     maps = pca_rgb(patch_features(model, images, teacher))                  # [B, gh, gw, 3]
     fig, axs = plt.subplots(2, len(images), figsize=(size * len(images), 2 * size), squeeze=False)
     for i, (img, m) in enumerate(zip(UnNormalize()(images), maps)):
-        axs[0, i].imshow(img.permute(1, 2, 0).clamp(0, 1).cpu().numpy())
+        axs[0, i].imshow(image_array(img))
         axs[1, i].imshow(m.cpu().numpy())
         for ax in axs[:, i]: ax.set_axis_off()
     return fig
@@ -303,7 +303,7 @@ def show_attention(model: Data2Vec,        # a (pretrained) model
     heads = att.shape[1]
     fig, axs = plt.subplots(len(images), heads + 2, figsize=(size * (heads + 2), size * len(images)), squeeze=False)
     for i, (img, a) in enumerate(zip(UnNormalize()(images), att)):
-        axs[i, 0].imshow(img.permute(1, 2, 0).clamp(0, 1).cpu().numpy())
+        axs[i, 0].imshow(image_array(img))
         for j, m in enumerate([a.mean(0)] + list(a)):
             axs[i, j + 1].imshow(m.cpu().numpy(), cmap='inferno')
             if i == 0: axs[i, j + 1].set_title('mean' if j == 0 else f'head {j}', fontsize=8)

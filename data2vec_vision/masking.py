@@ -11,6 +11,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor
+from .transforms import image_array
 
 # %% auto #0
 __all__ = ['MASKS', 'random_mask', 'block_mask', 'inverse_block_mask', 'show_mask']
@@ -130,7 +131,7 @@ def show_mask(img: Tensor,               # one image `[C, H, W]`, values in [0, 
     hidden = mask.view(gh, gw).repeat_interleave(patch_size, 0).repeat_interleave(patch_size, 1)  # [H, W]
     shown = torch.where(hidden, 0.5 + 0.25 * (img - 0.5), img)
     ax = ax or plt.subplots(figsize=(3, 3))[1]
-    ax.imshow(shown.permute(1, 2, 0).clamp(0, 1).cpu().numpy())
+    ax.imshow(image_array(shown))
     ax.set_xticks(np.arange(0, w, patch_size) - 0.5, []); ax.set_yticks(np.arange(0, h, patch_size) - 0.5, [])
     ax.grid(color='white', linewidth=0.3); ax.tick_params(length=0)
     if title: ax.set_title(title, fontsize=9)

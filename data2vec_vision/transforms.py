@@ -11,8 +11,8 @@ import torch
 from torch import nn, Tensor
 
 # %% auto #0
-__all__ = ['IMAGENET_MEAN', 'IMAGENET_STD', 'ViTPatchesTransform', 'show_patches', 'PatchesToSequence', 'JoinPatchSequence',
-           'UnNormalize']
+__all__ = ['IMAGENET_MEAN', 'IMAGENET_STD', 'ViTPatchesTransform', 'image_array', 'show_patches', 'PatchesToSequence',
+           'JoinPatchSequence', 'UnNormalize']
 
 # %% ../nbs/00_transforms.ipynb #63a4721e
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
@@ -44,6 +44,11 @@ class ViTPatchesTransform(nn.Module):
         patches = patches.reshape(b, -1, c, p, p)               # [B, L, C, P, P]
         return patches if batched else patches[0]
 
+# %% ../nbs/00_transforms.ipynb #d6a1a861
+def image_array(img: Tensor):  # one image `[C, H, W]`, values in [0, 1] (more or less: clipped)
+    "`img` as the array `[H, W, C]` that matplotlib's `imshow` draws, clipped to [0, 1]"
+    return img.detach().permute(1, 2, 0).clamp(0, 1).cpu().numpy()
+
 # %% ../nbs/00_transforms.ipynb #3554cf27
 def show_patches(patches: Tensor,        # patches of one image `[L, C, P, P]`, values in [0, 1]
                  grid_size: tuple | None = None,  # (rows, columns) of the patch grid; square when None
@@ -58,7 +63,7 @@ def show_patches(patches: Tensor,        # patches of one image `[L, C, P, P]`, 
         r, col = divmod(i, gw)
         canvas[:, r * (p + gap):r * (p + gap) + p, col * (p + gap):col * (p + gap) + p] = patch
     ax = ax or plt.subplots(figsize=(5, 5))[1]
-    ax.imshow(canvas.permute(1, 2, 0).clamp(0, 1).numpy())
+    ax.imshow(image_array(canvas))
     ax.set_axis_off()
     return ax
 
