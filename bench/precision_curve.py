@@ -32,7 +32,7 @@ def main():
     p.add_argument('path', help="a folder of images")
     p.add_argument('--steps', type=int, default=300)
     p.add_argument('--seed', type=int, default=0)
-    p.add_argument('--out', type=Path, default=Path('bench/results/precision_curve_cpu.json'))
+    p.add_argument('--out', type=Path, default=Path('bench/results/speed/precision_curve_cpu.json'))
     a = p.parse_args()
     runs = {}
     for name, options in (('eager fp32', dict(precision='fp32', teacher_precision='fp32', compile='off')),

@@ -107,7 +107,7 @@ def main():
     ap.add_argument('--epochs', type=int, default=2)
     ap.add_argument('--runs', nargs='+', default=list(RUNS))
     ap.add_argument('--num-workers', type=int, default=None)
-    ap.add_argument('--out', default='bench/results/short_run_sweep.md')
+    ap.add_argument('--out', default='bench/results/defaults/short_run_sweep.md')
     a = ap.parse_args()
     for name in a.runs:
         r = run(a.path, name, a.epochs, num_workers=a.num_workers)
