@@ -10,7 +10,8 @@ import argparse, json, re
 from pathlib import Path
 from typing import Callable
 import torch
-from .settings import SETTINGS, coerce, read_settings_file
+from .files import read_bounded_text
+from .settings import SETTINGS, coerce
 
 # %% auto #0
 __all__ = ['HF_NAMES', 'QKV', 'HF_PREFIXES', 'HF_IGNORED', 'HF_RULES', 'HF_QKV', 'HEAD_FILE', 'OBJECTIVE', 'HUB_ID',
@@ -119,7 +120,7 @@ def hf_to_student(state: dict, depth: int) -> dict:
 
 # %% ../nbs/15_official.ipynb #6bc453fe
 def _read_json(path) -> dict:
-    text = read_settings_file(path, 'a model configuration')
+    text = read_bounded_text(path, 'a model configuration')
     try: data = json.loads(text)
     except ValueError as e: raise ValueError(f"{path} is not readable JSON ({e})") from e
     if not isinstance(data, dict): raise ValueError(f"{path} is not a mapping of settings")

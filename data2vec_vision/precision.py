@@ -18,14 +18,15 @@ from .callback import Data2VecCallback, masked_batch
 from .distributed import from_rank0, unwrap
 from .model import Data2Vec
 from .checkpoint import atomic_save
+from .files import read_bounded_text
 from .rules import COMPILE_MIN_STEPS
 from . import __version__
 
 # %% auto #0
-__all__ = ['MIN_BF16_SPEEDUP', 'MAX_PRECISION_CACHE_BYTES', 'BF16Autocast', 'has_native_bf16', 'resolve_teacher_precision',
-           'resolve_precision', 'precision_callbacks', 'measure_precision', 'faster_precision', 'precision_cache_file',
-           'device_name', 'precision_key', 'read_precision_cache', 'write_precision_cache', 'MeasuredPrecision',
-           'compile_model', 'has_compiler', 'CompileLongRuns']
+__all__ = ['MIN_BF16_SPEEDUP', 'BF16Autocast', 'has_native_bf16', 'resolve_teacher_precision', 'resolve_precision',
+           'precision_callbacks', 'measure_precision', 'faster_precision', 'precision_cache_file', 'device_name',
+           'precision_key', 'read_precision_cache', 'write_precision_cache', 'MeasuredPrecision', 'compile_model',
+           'has_compiler', 'CompileLongRuns']
 
 # %% ../nbs/05a_precision.ipynb #709299c5
 class BF16Autocast(Callback):
@@ -110,8 +111,6 @@ def faster_precision(seconds: dict) -> str:   # seconds per step, `{'fp32': ...,
     return 'bf16' if seconds['fp32'] >= MIN_BF16_SPEEDUP * seconds['bf16'] else 'fp32'
 
 # %% ../nbs/05a_precision.ipynb #0b4270ae
-MAX_PRECISION_CACHE_BYTES = 1 << 20   # a larger cache file is not read (and is replaced)
-
 def precision_cache_file() -> Path:
     "Where measured step times are kept: `$XDG_CACHE_HOME/data2vec_vision/precision.json`, or under `~/.cache`"
     return Path(os.environ.get('XDG_CACHE_HOME') or Path.home()/'.cache')/'data2vec_vision'/'precision.json'
@@ -134,8 +133,7 @@ def precision_key(learn: Learner) -> str:
 def read_precision_cache(path: Path) -> dict:
     "The step times cached at `path`: `{key: {'fp32': s, 'bf16': s}}`, only well-formed entries; {} if unreadable"
     try:
-        if path.stat().st_size > MAX_PRECISION_CACHE_BYTES: return {}
-        cache = json.loads(path.read_text())
+        cache = json.loads(read_bounded_text(path, 'a precision cache'))
     except (OSError, ValueError): return {}
     if not isinstance(cache, dict): return {}
     valid = lambda e: isinstance(e, dict) and all(isinstance(e.get(n), (int, float)) and e[n] > 0 for n in ('fp32', 'bf16'))

@@ -9,7 +9,8 @@ from __future__ import annotations
 import json, os, re, time
 from pathlib import Path
 from . import __version__
-from .settings import SETTINGS, coerce, current_names, read_settings_file
+from .files import read_bounded_text
+from .settings import SETTINGS, coerce, current_names
 
 # %% auto #0
 __all__ = ['RESUME_CAN_CHANGE', 'STUDENT_FILE', 'read_config', 'resumed_settings', 'check_resume', 'stored_values',
@@ -34,7 +35,7 @@ def read_config(path) -> dict:
     import yaml
     path = Path(path)
     if not path.exists(): raise FileNotFoundError(f"--config {path} does not exist: pass a config.yaml that a run wrote")
-    text = read_settings_file(path, 'a config.yaml')
+    text = read_bounded_text(path, 'a config.yaml')
     try: data = yaml.load(text, Loader=_safe_loader())
     except (yaml.YAMLError, RecursionError, ValueError) as e: raise ValueError(f"--config {path} is not readable YAML: {str(e)[:300]}") from e
     if not isinstance(data, dict):
@@ -147,5 +148,5 @@ def run_record(checkpoint) -> tuple:
     folder = Path(checkpoint).parent
     if not is_ours(checkpoint): return None, None
     settings = read_config(folder/'config.yaml') if (folder/'config.yaml').is_file() else None
-    rows = read_settings_file(folder/'log.csv', 'a run log').splitlines() if (folder/'log.csv').is_file() else []
+    rows = read_bounded_text(folder/'log.csv', 'a run log').splitlines() if (folder/'log.csv').is_file() else []
     return settings, dict(zip(rows[0].split(','), rows[-1].split(','))) if len(rows) > 1 else None

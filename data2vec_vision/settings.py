@@ -16,9 +16,8 @@ from .rules import (COMPILE_MIN_STEPS, FLAT_CROP_MIN, GRAY_PIXEL_LOSS, INIT_HEAD
 
 # %% auto #0
 __all__ = ['GROUPS', 'NUM_WORKERS', 'MODEL_SETTINGS', 'TRAINING_SETTINGS', 'RUN_SETTINGS', 'SETTINGS', 'RENAMED', 'RECIPES',
-           'PRESETS', 'MAX_CONFIG_BYTES', 'FEATURE_SETTINGS', 'FINETUNE_SETTINGS', 'in_range', 'Setting',
-           'read_settings_file', 'shown', 'coerce', 'check_together', 'preset_values', 'current_names',
-           'resolve_settings', 'resolve_command', 'settings_table']
+           'PRESETS', 'FEATURE_SETTINGS', 'FINETUNE_SETTINGS', 'in_range', 'Setting', 'shown', 'coerce',
+           'check_together', 'preset_values', 'current_names', 'resolve_settings', 'resolve_command', 'settings_table']
 
 # %% ../nbs/12_settings.ipynb #84cba38c
 def in_range(lo: float | None = None,  # lowest allowed value; no bound when None
@@ -204,17 +203,6 @@ PRESETS = {
 SETTINGS['preset'] = replace(SETTINGS['preset'], choices=tuple(PRESETS))
 
 # %% ../nbs/12_settings.ipynb #20a31c66
-MAX_CONFIG_BYTES = 1 << 20   # a settings file (config.yaml, a model's config.json) larger than this is not one
-
-def read_settings_file(path, kind: str) -> str:   # `kind` names what the file should be, for the errors: 'a config.yaml'
-    "The text of a settings file: a regular file of at most `MAX_CONFIG_BYTES`, read no further (a pipe, a device or a larger file is refused)"
-    path = Path(path)
-    if not path.is_file(): raise ValueError(f"{path} is not a regular file (a pipe or a device, say): it is not {kind}")
-    with open(path, 'rb') as f: raw = f.read(MAX_CONFIG_BYTES + 1)               # bounded, whatever the file claims
-    if len(raw) > MAX_CONFIG_BYTES: raise ValueError(f"{path} is larger than 1 MiB: it is not {kind}")
-    try: return raw.decode()
-    except UnicodeDecodeError as e: raise ValueError(f"{path} is not text ({e}): it is not {kind}") from e
-
 def shown(v, limit: int = 60) -> str:
     "`repr(v)` cut to `limit` characters, for an error message: a value from a file can be of any size"
     r = reprlib.Repr()

@@ -16,7 +16,7 @@ from fastai.learner import Learner, Recorder
 from fastai.torch_core import rank_distrib
 from .distributed import all_ranks
 from .checkpoint import atomic_save
-from .settings import read_settings_file
+from .files import read_bounded_text
 
 # %% auto #0
 __all__ = ['PLOT_PANELS', 'RunLog', 'PlainProgress', 'plain_when_piped', 'SkippedImages', 'plot_run', 'ScalarLog',
@@ -126,7 +126,7 @@ def plot_run(folder,            # a run's folder, with the log.csv that train wr
     from matplotlib.figure import Figure
     folder = Path(folder)
     if not (folder/'log.csv').is_file(): raise FileNotFoundError(f"{folder} has no log.csv: pass the folder of a run that train wrote (with --log csv, the default)")
-    rows = list(csv.DictReader(io.StringIO(read_settings_file(folder/'log.csv', 'a run log'))))
+    rows = list(csv.DictReader(io.StringIO(read_bounded_text(folder/'log.csv', 'a run log'))))
     panels = {title: [c for c in cols if rows and c in rows[0]] for title, cols in PLOT_PANELS.items()}
     panels = {title: cols for title, cols in panels.items() if cols}
     if not panels: raise ValueError(f"{folder/'log.csv'} holds no epoch that finished: nothing to draw yet")
