@@ -26,13 +26,14 @@ from .distributed import unwrap
 from .encoders import timm_qkv
 from .model import Data2Vec
 from .checkpoint import atomic_save, load_checkpoint
+from .files import read_bounded_text
 from .settings import FEATURE_SETTINGS
 from .transforms import UnNormalize, image_array
 
 # %% auto #0
-__all__ = ['PIXEL_FLOOR_SIZE', 'CLEAR_GAIN', 'extract_features', 'present', 'save_features', 'load_features', 'knn_accuracy',
-           'pixel_features', 'pixel_knn', 'linear_probe', 'KNNMonitor', 'pca_rgb', 'patch_features', 'show_pca',
-           'attention_weights', 'cls_attention', 'show_attention', 'nearest_neighbours', 'show_retrieval']
+__all__ = ['MAX_NAME_BYTES', 'PIXEL_FLOOR_SIZE', 'CLEAR_GAIN', 'extract_features', 'present', 'save_features', 'load_features',
+           'knn_accuracy', 'pixel_features', 'pixel_knn', 'linear_probe', 'KNNMonitor', 'pca_rgb', 'patch_features',
+           'show_pca', 'attention_weights', 'cls_attention', 'show_attention', 'nearest_neighbours', 'show_retrieval']
 
 # %% ../nbs/06_evaluation.ipynb #10abde0c
 def extract_features(model: Data2Vec,        # a pretrained model
@@ -82,10 +83,16 @@ def save_features(out,                 # the features file; `.npy` is added when
     atomic_save(json.dumps([str(f) for f in files]), names)   # ASCII: any name round-trips
     return out, names
 
+MAX_NAME_BYTES = 4096   # the longest path a features file's list of names holds for one row (Linux's PATH_MAX)
+
 def load_features(path) -> tuple:   # a features file that `save_features` or `extract` wrote
-    "The features `[N, D]` in `path` and the N files they belong to"
-    path = Path(path)
-    feats, names = np.load(path, allow_pickle=False), json.loads(path.with_suffix('.files.json').read_text())
+    "The features `[N, D]` in `path` and the N files they belong to; the names are read only as far as N names can reach"
+    path, names_file = Path(path), Path(path).with_suffix('.files.json')
+    if not path.is_file(): raise ValueError(f"{path} is not a regular file (a pipe or a device, say): it is not a features file")
+    feats = np.load(path, allow_pickle=False)
+    names = json.loads(read_bounded_text(names_file, 'the list of file names of a features file', len(feats) * (MAX_NAME_BYTES + 4) + 2))
+    if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+        raise ValueError(f"{names_file} is not a list of file names: pass the .npy file that extract wrote, beside its .files.json")
     if len(names) != len(feats): raise ValueError(f"{path} holds {len(feats)} rows but {path.with_suffix('.files.json')} {len(names)} names: they are from different runs")
     return torch.from_numpy(feats), [Path(n) for n in names]
 

@@ -14,12 +14,13 @@ __all__ = ['MAX_TEXT_BYTES', 'read_bounded_text']
 # %% ../nbs/01c_files.ipynb #24af414a
 MAX_TEXT_BYTES = 1 << 20   # a settings file, model configuration, run log or cache larger than this is not one
 
-def read_bounded_text(path,          # the file to read
-                      kind: str):    # what it should be, for the errors: 'a config.yaml'
-    "The text of a small file: a regular file of at most `MAX_TEXT_BYTES`, read no further (a pipe, a device or a larger file is refused)"
+def read_bounded_text(path,                         # the file to read
+                      kind: str,                    # what it should be, for the errors: 'a config.yaml'
+                      limit: int = MAX_TEXT_BYTES): # the most bytes such a file can hold
+    "The text of a small file: a regular file of at most `limit` bytes, read no further (a pipe, a device or a larger file is refused)"
     path = Path(path)
     if not path.is_file(): raise ValueError(f"{path} is not a regular file (a pipe or a device, say): it is not {kind}")
-    with open(path, 'rb') as f: raw = f.read(MAX_TEXT_BYTES + 1)                 # bounded, whatever the file claims
-    if len(raw) > MAX_TEXT_BYTES: raise ValueError(f"{path} is larger than 1 MiB: it is not {kind}")
+    with open(path, 'rb') as f: raw = f.read(limit + 1)                          # bounded, whatever the file claims
+    if len(raw) > limit: raise ValueError(f"{path} is larger than {limit:,} bytes: it is not {kind}")
     try: return raw.decode()
     except UnicodeDecodeError as e: raise ValueError(f"{path} is not text ({e}): it is not {kind}") from e
