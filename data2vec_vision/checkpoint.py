@@ -57,6 +57,8 @@ def atomic_save(obj, path, write=None):
 # %% ../nbs/01b_checkpoint.ipynb #5c713527
 def load_checkpoint(path) -> dict:
     "Open a data2vec_vision file safely (no code can run), checking that it is one"
+    if Path(path).exists() and not Path(path).is_file():   # a pipe would be waited on forever, a folder read as nothing
+        raise ValueError(f"{path} is not a regular file (a folder, a pipe or a device): pass a file written by `Data2Vec.save` or the train command.")
     try: ckpt = torch.load(path, map_location='cpu', weights_only=True)
     except FileNotFoundError: raise
     except Exception as e:

@@ -326,6 +326,8 @@ def read_official(source,                 # a transformers folder, a hub id, a B
     if teacher: raise ValueError(f"{source} holds no EMA teacher this library reads (a run from an official model starts its teacher as the student)")
     if path.is_dir(): return read_hf_folder(path)
     if path.is_file(): return read_checkpoint_file(path)
+    if path.exists(): raise ValueError(f"{source} is not a regular file or a folder (a pipe or a device, say): pass a file written by train, "
+                                       f"a transformers folder, a BEiT-code .pth or a fairseq data2vec 2.0 .pt")
     if is_hub_id(source): return read_hf_folder(hub_folder(str(source)))
     raise FileNotFoundError(f"{source} does not exist: pass a file written by train, a transformers folder, a BEiT-code "
                             f".pth, a fairseq data2vec 2.0 .pt or a hub id such as facebook/data2vec-vision-base")
