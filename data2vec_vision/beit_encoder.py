@@ -30,6 +30,7 @@ def relative_position_index(grid: tuple) -> Tensor:
     index[0, :], index[:, 0], index[0, 0] = n, n + 1, n + 2
     return index
 
+# %% ../nbs/02c_beit_encoder.ipynb #a23eff01
 def resize_relative_table(table: Tensor,  # `[(2gh-1)(2gw-1) + 3, heads]`
                           old_grid: tuple, new_grid: tuple) -> Tensor:
     "The table for another grid: its 2-D part resized bilinearly, the three CLS entries kept"
@@ -39,6 +40,7 @@ def resize_relative_table(table: Tensor,  # `[(2gh-1)(2gw-1) + 3, heads]`
     part = F.interpolate(part.float(), size=(2 * nh - 1, 2 * nw - 1), mode='bilinear', align_corners=False)
     return torch.cat([part[0].permute(1, 2, 0).reshape(-1, table.shape[1]).to(table.dtype), table[-3:]])
 
+# %% ../nbs/02c_beit_encoder.ipynb #1313e0e7
 class RelativePositionBias(nn.Module):
     "A relative position bias table `[(2gh-1)(2gw-1) + 3, heads]`, as the biases `[heads, 1+L, 1+L]` it gives on a grid"
     def __init__(self, grid: tuple, num_heads: int):
@@ -58,11 +60,13 @@ def visible_index(mask: Tensor) -> Tensor:   # `[B, L]`, True where a patch is d
     patches = torch.arange(1, L + 1, device=mask.device).expand(B, L)[~mask].view(B, -1)   # [B, L_visible]
     return torch.cat([patches.new_zeros(B, 1), patches], dim=1)
 
+# %% ../nbs/02c_beit_encoder.ipynb #96532963
 def kept_bias(bias: Tensor,                  # biases between all tokens `[heads, N, N]`
               keep: Tensor) -> Tensor:       # index `[B, n]` of the tokens kept in each image
     "The biases `[B, heads, n, n]` between the kept tokens of each image"
     return bias[:, keep[:, :, None], keep[:, None, :]].transpose(0, 1)
 
+# %% ../nbs/02c_beit_encoder.ipynb #b54f2cce
 class RelPosAttention(nn.Module):
     "BEiT's attention: query and value biases but no key bias, and a relative position bias (its own `grid` table, and/or one passed in)"
     def __init__(self, dim: int, num_heads: int, grid: tuple | None = None, attn_drop: float = 0., proj_drop: float = 0.):
@@ -88,6 +92,7 @@ class RelPosAttention(nn.Module):
         x = attend(q, k, v, bias, self.attn_drop if self.training else 0.)     # [B, heads, N, D/heads]
         return self.proj_drop(self.proj(x.transpose(1, 2).reshape(B, N, D)))
 
+# %% ../nbs/02c_beit_encoder.ipynb #ef2a584c
 class RelPosBlock(nn.Module):
     "A pre-norm transformer block with `RelPosAttention` and optional layer scale (`gamma_1`, `gamma_2`)"
     def __init__(self, dim: int, num_heads: int, mlp_ratio: float, grid: tuple | None, init_values: float | None,
@@ -108,6 +113,7 @@ class RelPosBlock(nn.Module):
         ffn = ffn if self.gamma_2 is None else self.gamma_2 * ffn
         return x + self.drop_path(ffn), ffn
 
+# %% ../nbs/02c_beit_encoder.ipynb #6de590a7
 class BeitEncoder(PatchEncoder):
     "The encoder of the official data2vec models (BEiT's): relative position bias, q/v biases, optional absolute positions and mean pooling"
     def __init__(self, img_size: int, patch_size: int, in_chans: int, embed_dim: int, depth: int, num_heads: int,

@@ -51,6 +51,7 @@ def spread(t: Tensor) -> float:
     "Standard deviation over tokens, averaged over channels, of `t` `[N, D]`"
     return t.detach().float().std(dim=0).mean().item() if len(t) > 1 else 0.
 
+# %% ../nbs/03_callback.ipynb #b43b8d0d
 def masked_batch(model,                  # a `Data2Vec` (not wrapped)
                  images: Tensor,         # a batch `[B, C, H, W]` (or patch sequences)
                  mask_fn,                # draws masks: `mask_fn(batch_size, grid, device=...)`
@@ -64,6 +65,7 @@ def masked_batch(model,                  # a `Data2Vec` (not wrapped)
     if n_masks > 1: images, targets = images.repeat_interleave(n_masks, 0), targets.repeat_interleave(n_masks, 0)
     return images, mask_fn(len(images), grid, device=images.device), targets  # ..., [B * n_masks, L], ...
 
+# %% ../nbs/03_callback.ipynb #64932dde
 class Data2VecCallback(Callback):
     "Masks and teacher targets before each batch, the EMA teacher after each optimizer step"
     order = MixedPrecision.order - 10   # after fastai's TrainEvalCallback, before the student's mixed precision

@@ -25,6 +25,7 @@ def current_umask() -> int:
     mask = os.umask(0o022); os.umask(mask)
     return mask
 
+# %% ../nbs/01b_checkpoint.ipynb #6144a7d2
 def _write_any(obj, f):
     "Text as UTF-8, bytes as they are, anything else by `torch.save`"
     if isinstance(obj, str): f.write(obj.encode())

@@ -35,6 +35,7 @@ def add_settings(parser: argparse.ArgumentParser,  # the (sub)command's parser
         else: kw.update(type=s.type, choices=s.choices, metavar=None if s.choices else s.name.upper())
         (groups[s.group] if s.group else parser).add_argument(*(s.flags or (s.option,)), **kw)
 
+# %% ../nbs/07_cli.ipynb #ae9d84a6
 def _chosen(argv: list, flag: str, allowed) -> str | None:
     "The value of `flag` in `argv` if it is one of `allowed` (the parser itself reports a wrong one)"
     pre = argparse.ArgumentParser(add_help=False)
@@ -130,6 +131,7 @@ def folder_looks(path) -> dict:
     files = find_images(path)
     return dict(colour='gray' if looks_grayscale(files) else 'colour', background='flat' if looks_flat(files) else 'varied')
 
+# %% ../nbs/07_cli.ipynb #7e75347a
 def init_architecture(init: str, given: dict) -> tuple:
     "The model `--init` names, and the settings its weights fix; an option given that contradicts them is refused"
     from data2vec_vision.model import Data2Vec, architecture_of
@@ -154,6 +156,7 @@ def run_loggers(s: argparse.Namespace) -> list:
     if 'wandb' in kinds: cbs.append(WandbLog(out, stored_values(vars(s))))
     return cbs
 
+# %% ../nbs/07_cli.ipynb #b7745636
 def setup(args: argparse.Namespace):
     "The `Learner` and start epoch for the `train` options in `args`; the output folder is claimed first"
     from fastai.torch_core import rank_distrib
@@ -170,6 +173,7 @@ def setup(args: argparse.Namespace):
         raise
     return learn, start
 
+# %% ../nbs/07_cli.ipynb #554adf4a
 def _build(s: argparse.Namespace, folder, monitor):
     "The `Learner` and start epoch for the resolved settings `s`"
     from fastai.torch_core import num_distrib, rank_distrib, set_seed
@@ -236,6 +240,7 @@ def fit_and_report(learn, start: int, cbs=()):
     if monitor is not None and monitor.hist: print(monitor.verdict())
     return learn
 
+# %% ../nbs/07_cli.ipynb #239da32a
 def pretrain(args: argparse.Namespace, cbs=()):
     "Pretrain as the `train` options in `args` say; returns the fastai `Learner`"
     learn, start = setup(args)
@@ -277,6 +282,7 @@ def extract(args: argparse.Namespace) -> Path:
     print(f"Wrote the features of {len(files)} images to {out} (file names: {names}; read both with load_features('{out}'))")
     return out
 
+# %% ../nbs/07_cli.ipynb #baf08e43
 def evaluate(args: argparse.Namespace) -> dict:
     "kNN and linear-probe top-1 of the checkpoint's features on `args.labeled_folder`; prints a table"
     from data2vec_vision.data import labeled_split
@@ -292,6 +298,7 @@ def evaluate(args: argparse.Namespace) -> dict:
     for k, v in results.items(): print(f"| {k:<{width}} | {v:.3f} |")
     return results
 
+# %% ../nbs/07_cli.ipynb #586b9f35
 def finetune(args: argparse.Namespace):
     "Fine-tune the pretrained encoder in `args.init` on `args.labeled_folder` and write the classifier; returns the `Learner`"
     from fastai.torch_core import set_seed
@@ -312,6 +319,7 @@ def finetune(args: argparse.Namespace):
           f"Load it with: data2vec_vision.load_timm({str(out)!r})\nor with timm alone: {timm_load_line(out)}")
     return learn
 
+# %% ../nbs/07_cli.ipynb #457e546b
 def export(args: argparse.Namespace) -> Path:
     "Write the encoder of `args.checkpoint` for transformers (`--format hf`) or timm (`--format timm`); with `--push-to-hub`, upload it"
     from data2vec_vision.export import hf_load_line, model_card, push_to_hub, save_hf, save_timm, timm_load_line
@@ -336,10 +344,12 @@ def plot(args: argparse.Namespace) -> Path:
     print(f"Wrote {out}")
     return out
 
+# %% ../nbs/07_cli.ipynb #6e46860b
 def show_warning(message, category, filename, lineno, file=None, line=None):
     "A warning as the command line prints it: `warning: ...`, without Python's source file, line number and line of code"
     print(f"warning: {message}", file=file or sys.stderr, flush=True)
 
+# %% ../nbs/07_cli.ipynb #1def6df5
 def main(argv=None):
     "Entry point of `python -m data2vec_vision` and `data2vec-vision`"
     argv = sys.argv[1:] if argv is None else list(argv)

@@ -50,6 +50,7 @@ def find_images(path) -> list:
 
 # %% ../nbs/04_data.ipynb #51026246
 IMAGE_FORMATS = ('JPEG', 'PNG', 'BMP', 'WEBP', 'TIFF', 'GIF')   # the formats PIL may decode: those of `IMAGE_EXTENSIONS`
+
 MAX_IMAGE_PIXELS = 89_478_485                                     # PIL's own bound against decompression bombs
 
 def open_image(path) -> Image.Image:
@@ -62,6 +63,7 @@ def open_image(path) -> Image.Image:
         raise ValueError(f"{im.size[0]} x {im.size[1]} pixels is more than the {MAX_IMAGE_PIXELS:,} allowed")
     return im
 
+# %% ../nbs/04_data.ipynb #6a4985e9
 def to_8bit(im: Image.Image) -> Image.Image:
     "A one-channel image of more than 8 bits (modes `I;16*`, `I`, `F`) as 8-bit gray, scaled by the range its values use (see above)"
     a = np.asarray(im)                                                   # its own type: 2 or 4 bytes a pixel, never float64 whole
@@ -80,6 +82,7 @@ def to_8bit(im: Image.Image) -> Image.Image:
         out[r:r + 256] = (np.clip((rows - lo) / (hi - lo), 0, 1) * 255).round()
     return Image.fromarray(out)
 
+# %% ../nbs/04_data.ipynb #e9761801
 def load_rgb(path) -> Image.Image:
     "Open an image file as upright 8-bit RGB: grayscale, deeper than 8 bits, palette, CMYK and transparent images converted"
     with open_image(path) as im:
@@ -112,6 +115,7 @@ def readable_images(files: list) -> list:
 class NoDecodableImages(ValueError):
     "Not one image of a dataset could be decoded"
 
+# %% ../nbs/04_data.ipynb #71dc6235
 class ImageFolder(torch.utils.data.Dataset):
     "Images from `files` through `transform`, as `(image,)` or, with `labels`, `(image, label)`; a file that fails to decode is skipped, and marked in `failed`"
     def __init__(self, files: list, transform, labels=None):
@@ -244,6 +248,7 @@ def labeled_images(path) -> tuple:
     labels = torch.tensor([classes.index(f.relative_to(path).parts[0]) for f in files])
     return files, labels, classes
 
+# %% ../nbs/04_data.ipynb #fa0c262e
 def labeled_split(path) -> tuple:
     "`(train_files, train_y, val_files, val_y, classes)` of a folder with `train/<class>/` and `val/<class>/`, labels by class name"
     path = Path(path)
@@ -258,6 +263,7 @@ def labeled_split(path) -> tuple:
     val_y = torch.tensor([classes.index(val_classes[i]) for i in val_y])   # val/ may lack some of train/'s classes
     return train_files, train_y, val_files, val_y, classes
 
+# %% ../nbs/04_data.ipynb #1b7dabed
 def sample_labeled_images(dest,                 # folder to write `train/` and `val/` into
                           classes=range(10),    # which digits to include
                           size: int = 32) -> Path:  # side of each image
@@ -271,7 +277,6 @@ def sample_labeled_images(dest,                 # folder to write `train/` and `
         Image.fromarray((image * 16).clip(0, 255).astype(np.uint8)).resize((size, size), Image.Resampling.BICUBIC).save(folder/f'{i}.png')
     return dest
 
-
 # %% ../nbs/04_data.ipynb #69890194
 def default_workers(device=None) -> int:   # where the batches are computed; fastai's default device when None
     "Data workers: with a GPU computing, the CPU count up to 8; with the CPU computing, one per four cores (0 below four); 0 on a single core"
@@ -280,6 +285,7 @@ def default_workers(device=None) -> int:   # where the batches are computed; fas
     on_cpu = torch.device(device if device is not None else default_device()).type == 'cpu'
     return 0 if n <= 1 else min(8, n // 4 if on_cpu else n)
 
+# %% ../nbs/04_data.ipynb #02e0789a
 MAX_VALID = 1000
 
 def decodable(files: list, n: int) -> tuple:
@@ -291,6 +297,7 @@ def decodable(files: list, n: int) -> tuple:
         except Exception: bad.append(f)                    # whatever a malformed file makes PIL raise
     return good, bad
 
+# %% ../nbs/04_data.ipynb #5af58fb3
 def ignore_signals(worker_id: int = 0):
     "In a data-loading worker: leave Ctrl-C and SIGTERM to the main process, which saves a checkpoint and stops the workers"
     signal.signal(signal.SIGINT, signal.SIG_IGN)

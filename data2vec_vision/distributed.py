@@ -61,6 +61,7 @@ def process_device(device: str | None = None) -> torch.device:
         torch.cuda.set_device(device)
     return device
 
+# %% ../nbs/11_distributed.ipynb #3e1e8f75
 @contextmanager
 def distributed(learn,    # the `Learner` to fit
                 device):  # the device it trains on
@@ -73,10 +74,12 @@ def distributed(learn,    # the `Learner` to fit
     try: yield learn
     finally: learn.detach_distributed()
 
+# %% ../nbs/11_distributed.ipynb #0f72abd8
 def unwrap(model):
     "The model inside a `DistributedDataParallel` wrapper (as `distributed` makes it during `fit`), or `model` itself"
     return getattr(model, 'module', model)
 
+# %% ../nbs/11_distributed.ipynb #04d1531a
 def all_ranks(obj) -> list:
     "`obj` from every process, in rank order: `[obj]` in a single process"
     if not (torch.distributed.is_available() and torch.distributed.is_initialized()): return [obj]
@@ -84,6 +87,7 @@ def all_ranks(obj) -> list:
     torch.distributed.all_gather_object(objs, obj)
     return objs
 
+# %% ../nbs/11_distributed.ipynb #4f31900c
 def from_rank0(obj):
     "`obj` as process 0 has it, in every process: `obj` itself in a single process"
     if not (torch.distributed.is_available() and torch.distributed.is_initialized()): return obj

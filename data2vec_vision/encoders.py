@@ -31,18 +31,21 @@ def attend(q: Tensor, k: Tensor, v: Tensor,    # queries, keys and values `[B, h
     if dropout_p: weights = F.dropout(weights, dropout_p)
     return weights @ v                                                      # [B, heads, N, d]
 
+# %% ../nbs/02a_encoders.ipynb #1508a1ae
 def timm_qkv(attn: Attention, x: Tensor) -> tuple[Tensor, Tensor, Tensor]:
     "Queries, keys and values `[B, heads, N, d]` of timm's attention module `attn` on tokens `x` `[B, N, D]`"
     B, N, D = x.shape
     q, k, v = attn.qkv(x).view(B, N, 3, attn.num_heads, D // attn.num_heads).permute(2, 0, 3, 1, 4)
     return attn.q_norm(q), attn.k_norm(k), v
 
+# %% ../nbs/02a_encoders.ipynb #9dd056a2
 def timm_attention(attn: Attention, x: Tensor) -> Tensor:
     "timm's attention module `attn` on tokens `x` `[B, N, D]`, its weights applied through `attend`"
     B, N, D = x.shape
     x = attend(*timm_qkv(attn, x), dropout_p=attn.attn_drop.p if attn.training else 0.)   # [B, heads, N, d]
     return attn.proj_drop(attn.proj(x.transpose(1, 2).reshape(B, N, D)))
 
+# %% ../nbs/02a_encoders.ipynb #3c334ef3
 def block_forward(block: Block, x: Tensor) -> tuple[Tensor, Tensor]:
     "Run timm `block` on `x` `[B, N, D]`; return its output and its FFN output before the residual"
     x = x + block.drop_path1(block.ls1(timm_attention(block.attn, block.norm1(x))))

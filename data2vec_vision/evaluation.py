@@ -67,11 +67,13 @@ def extract_features(model: Data2Vec,        # a pretrained model
         feats[~decoded] = float('nan')
     return feats
 
+# %% ../nbs/06_evaluation.ipynb #727a941e
 def present(x: Tensor, y: Tensor) -> tuple:   # features `[N, D]` (NaN rows: missing) and their labels `[N]`
     "The rows of `x` and `y` whose features are not missing"
     keep = torch.isfinite(x).all(1)
     return x[keep], y[keep]
 
+# %% ../nbs/06_evaluation.ipynb #1255f27d
 def save_features(out,                 # the features file; `.npy` is added when it has another suffix
                   feats: Tensor,       # features `[N, D]`
                   files: list) -> tuple:  # the N image files, in the order of `feats`
@@ -83,6 +85,7 @@ def save_features(out,                 # the features file; `.npy` is added when
     atomic_save(json.dumps([str(f) for f in files]), names)   # ASCII: any name round-trips
     return out, names
 
+# %% ../nbs/06_evaluation.ipynb #0747d1e7
 MAX_NAME_BYTES = 4096   # the longest path a features file's list of names holds for one row (Linux's PATH_MAX)
 
 def load_features(path) -> tuple:   # a features file that `save_features` or `extract` wrote
@@ -259,6 +262,7 @@ def pca_rgb(feats: Tensor) -> Tensor:   # features `[..., D]`: one vector per pa
     lo, hi = p.quantile(0.01, dim=0), p.quantile(0.99, dim=0)
     return ((p - lo) / (hi - lo + 1e-8)).clamp(0, 1).reshape(*feats.shape[:-1], 3)
 
+# %% ../nbs/06_evaluation.ipynb #c82a7c9f
 @torch.no_grad()
 def patch_features(model: Data2Vec, images: Tensor, teacher: bool = False) -> Tensor:
     "The encoder's final patch tokens of `images` `[B, C, H, W]` on their grid, `[B, gh, gw, D]`"
@@ -266,6 +270,7 @@ def patch_features(model: Data2Vec, images: Tensor, teacher: bool = False) -> Te
     feats, _ = encoder(images)                                             # [B, 1+L, D]
     return feats[:, 1:].reshape(len(images), *encoder.grid_of(images), -1)
 
+# %% ../nbs/06_evaluation.ipynb #14e4611c
 def show_pca(model: Data2Vec,          # a (pretrained) model
              images: Tensor,           # normalised images `[B, C, H, W]`
              teacher: bool = False,    # show the EMA teacher's features
@@ -287,6 +292,7 @@ def attention_weights(block, x: Tensor) -> Tensor:
     q, k, _ = timm_qkv(block.attn, block.norm1(x))                         # [B, heads, N, D/heads]
     return (q @ k.transpose(-2, -1) * block.attn.scale).softmax(-1)
 
+# %% ../nbs/06_evaluation.ipynb #e97c81f1
 @torch.no_grad()
 def cls_attention(model: Data2Vec, images: Tensor, teacher: bool = False) -> Tensor:
     "Attention of the CLS token to each patch in the last block, `[B, heads, gh, gw]`, for the vit form's (pre-norm timm) blocks"
@@ -299,6 +305,7 @@ def cls_attention(model: Data2Vec, images: Tensor, teacher: bool = False) -> Ten
     w = attention_weights(encoder.blocks[-1], x)[:, :, 0, 1:]              # [B, heads, L]
     return w.reshape(*w.shape[:2], *encoder.grid_of(images))
 
+# %% ../nbs/06_evaluation.ipynb #45a7e322
 def show_attention(model: Data2Vec,        # a (pretrained) model
                    images: Tensor,         # normalised images `[B, C, H, W]`
                    teacher: bool = False,  # show the EMA teacher's attention

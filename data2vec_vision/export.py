@@ -32,6 +32,7 @@ def timm_model_name(model: Data2Vec) -> str:
                          "data2vec_vision (features, extract, evaluate, train --init), or pretrain a model of the vit or beit form for timm")
     return TIMM_MODELS[model.config['encoder']]
 
+# %% ../nbs/02b_export.ipynb #78bb163f
 def timm_kwargs(model: Data2Vec) -> dict:
     "The arguments of timm's `VisionTransformer` (ViT form) or `Beit` (BEiT form), and of `timm.create_model`, that give `model`'s encoder"
     timm_model_name(model)                                                     # refuses a form timm does not have
@@ -43,11 +44,13 @@ def timm_kwargs(model: Data2Vec) -> dict:
                       use_shared_rel_pos_bias=c['rel_pos_bias'] == 'shared', global_pool='avg' if c['mean_pooling'] else 'token')
     return kwargs
 
+# %% ../nbs/02b_export.ipynb #e4a3376c
 def encoder_state_dict(model: Data2Vec, teacher: bool = False) -> dict:
     "The student's (or teacher's) weights under timm's names"
     state = (model.teacher if teacher else model.student).state_dict()
     return {re.sub(r'\.attn\.rel_pos_bias\.', '.attn.', k): v for k, v in state.items()}   # timm's Beit keeps a block's own table in its attention
 
+# %% ../nbs/02b_export.ipynb #48499984
 def to_timm(model: Data2Vec,          # a pretrained model
             teacher: bool = False,    # export the EMA teacher instead of the student
             **kwargs) -> nn.Module:   # passed to timm's class, e.g. `num_classes=10`
@@ -59,18 +62,21 @@ def to_timm(model: Data2Vec,          # a pretrained model
     assert not unexpected and all(k.startswith(('head.', 'fc_norm.', 'norm.')) for k in missing), (missing, unexpected)
     return net
 
+# %% ../nbs/02b_export.ipynb #760fb601
 def timm_pretrained_cfg(model: Data2Vec) -> dict:
     "What timm's `resolve_data_config` needs to prepare images as this library's evaluation does: the shorter side resized (bicubic), the centred square, ImageNet statistics"
     c = model.config
     return dict(input_size=(c['in_chans'], c['img_size'], c['img_size']), interpolation='bicubic', crop_pct=1.0, crop_mode='center',
                 mean=IMAGENET_MEAN[:c['in_chans']], std=IMAGENET_STD[:c['in_chans']])
 
+# %% ../nbs/02b_export.ipynb #65863f45
 def timm_metadata(model: Data2Vec, **kwargs) -> dict:   # `kwargs` override the architecture's, e.g. a classifier's `num_classes`
     "The safetensors metadata of a timm file: model name, arguments (an encoder's head has 0 classes) and pretrained config, as JSON"
     kwargs = {**timm_kwargs(model), 'num_classes': 0, **kwargs}
     cfg = {**timm_pretrained_cfg(model), 'num_classes': kwargs['num_classes']}   # the file's head: timm drops it when asked for another
     return {'timm_model': timm_model_name(model), 'timm_kwargs': json.dumps(kwargs), 'pretrained_cfg': json.dumps(cfg)}
 
+# %% ../nbs/02b_export.ipynb #34463c93
 def save_timm(model: Data2Vec,        # a pretrained model
               path,                   # file to write, e.g. 'encoder.safetensors'
               teacher: bool = False) -> Path:  # save the EMA teacher instead of the student
@@ -83,6 +89,7 @@ def save_timm(model: Data2Vec,        # a pretrained model
 # %% ../nbs/02b_export.ipynb #3c63180f
 TIMM_ARGS = {'img_size', 'patch_size', 'in_chans', 'embed_dim', 'depth', 'num_heads', 'mlp_ratio', 'init_values', 'use_abs_pos_emb',
              'use_rel_pos_bias', 'use_shared_rel_pos_bias', 'global_pool', 'num_classes'}   # what `timm_metadata` writes
+
 TIMM_CFG = {'input_size', 'interpolation', 'crop_pct', 'crop_mode', 'mean', 'std', 'num_classes'}
 
 def read_timm_file(path) -> dict:
@@ -103,6 +110,7 @@ def read_timm_file(path) -> dict:
                          f"{depth} blocks of width {width}: it was changed by hand")
     return dict(model=name, kwargs={'num_classes': 0, **kwargs}, pretrained_cfg=cfg)
 
+# %% ../nbs/02b_export.ipynb #bfff70ee
 def load_timm(path,          # a file that `export --format timm` (`save_timm`) or `finetune` wrote
               **kwargs):     # override the file's arguments, e.g. `num_classes=10` for a new head
     "The timm model in `path`, with the pretrained config that timm's `resolve_data_config` reads"
@@ -110,6 +118,7 @@ def load_timm(path,          # a file that `export --format timm` (`save_timm`) 
     t = read_timm_file(path)
     return timm.create_model(t['model'], pretrained=True, pretrained_cfg_overlay={**t['pretrained_cfg'], 'file': str(path)}, **{**t['kwargs'], **kwargs})
 
+# %% ../nbs/02b_export.ipynb #9337f8ae
 def timm_load_line(path) -> str:
     "The line of Python that loads `path` with timm alone: `load_timm`'s call, written out"
     t = read_timm_file(path)
@@ -133,6 +142,7 @@ def hf_config(c: dict) -> dict:   # a model's `config`
                 layer_scale_init_value=float(c['layer_scale']), drop_path_rate=0.0,
                 use_mean_pooling=bool(c['mean_pooling']) if beit else False)
 
+# %% ../nbs/02b_export.ipynb #81e33f50
 VIT_NAMES = {'blocks.{i}.ls1.gamma': 'blocks.{i}.gamma_1', 'blocks.{i}.ls2.gamma': 'blocks.{i}.gamma_2'}   # timm ViT -> BEiT names
 
 def hf_state(encoder: dict,             # an encoder's state dict, e.g. `model.student.state_dict()`
@@ -153,7 +163,6 @@ def hf_state(encoder: dict,             # an encoder's state dict, e.g. `model.s
     if mask_token is not None: out['embeddings.mask_token'] = mask_token
     return {k: v.detach().contiguous().cpu() for k, v in out.items()}
 
-
 # %% ../nbs/02b_export.ipynb #dce83b10
 def hf_preprocessor(model: Data2Vec) -> dict:
     "transformers' image processor settings that prepare images as this library's evaluation does: the shorter side resized (bicubic), the centred square, ImageNet statistics"
@@ -162,6 +171,7 @@ def hf_preprocessor(model: Data2Vec) -> dict:
                 do_center_crop=True, crop_size={'height': side, 'width': side}, do_rescale=True, rescale_factor=1 / 255,
                 do_normalize=True, image_mean=list(IMAGENET_MEAN), image_std=list(IMAGENET_STD))
 
+# %% ../nbs/02b_export.ipynb #aa265d99
 def hf_load_line(model: Data2Vec, folder) -> str:
     "The line of Python that loads `folder`, as `save_hf` wrote it, in transformers (a mean-pooling model's `fc_norm` is its pooler)"
     pooler = ', add_pooling_layer=True' if model.config['mean_pooling'] else ''
@@ -189,6 +199,7 @@ def model_card(model: Data2Vec,              # the model written
               '```', '']
     return '\n'.join(lines)
 
+# %% ../nbs/02b_export.ipynb #45b2de0f
 def save_hf(model: Data2Vec,          # a model of this library, of either encoder form
             folder,                   # the folder to write: config.json, model.safetensors, preprocessor_config.json, README.md, and `HEAD_FILE`
             teacher: bool = False,    # write the EMA teacher instead of the student

@@ -69,6 +69,7 @@ def at_image_size(model: Data2Vec,    # a pretrained model
     if teacher: source.student.load_state_dict(source.teacher.state_dict())
     return init_from(Data2Vec(**{**model.config, 'img_size': img_size}), source)
 
+# %% ../nbs/10_finetune.ipynb #02b2c38e
 def classifier_learner(dls,                       # `DataLoaders` of `(image, label)`, e.g. from `classification_dataloaders`
                        model: Data2Vec,           # a pretrained (or, for a baseline, freshly made) model
                        n_classes: int | None = None,  # number of classes; `len(dls.vocab)` when None
@@ -91,6 +92,7 @@ def classifier_learner(dls,                       # `DataLoaders` of `(image, la
                    opt_func=partial(Adam, sqr_mom=0.999, eps=1e-8), splitter=vit_param_groups, wd=weight_decay,
                    metrics=accuracy, cbs=cbs, **kwargs))
 
+# %% ../nbs/10_finetune.ipynb #5de0a6e0
 def fine_tune_vit(learn: Learner,         # from `classifier_learner`
                   epochs: int,            # epochs with the whole model training
                   lr: float = FINETUNE_SETTINGS['lr'].default,  # peak learning rate of the top group (fastai halves it after the frozen epochs)

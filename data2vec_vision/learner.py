@@ -76,6 +76,7 @@ def learner_settings(model: Data2Vec, **given) -> dict:
     s = resolve_settings({**model.config, **given, 'mask': None if callable(mask) else mask})
     return {**s, 'mask': mask} if callable(mask) else s
 
+# %% ../nbs/05_learner.ipynb #666a2f6b
 def data2vec_learner(dls,                        # `DataLoaders` of images `(xb,)`, e.g. from `pretrain_dataloaders`
                      model: Data2Vec,            # the model to pretrain; its preset and recipe give every setting left at None
                      mask=None,                  # 'block' (v1), 'inverse_block' (v2), 'random', or a function that draws masks as they do
@@ -244,6 +245,7 @@ def finite_weights(model: torch.nn.Module) -> bool:
     "Whether every floating-point tensor of `model`'s state is free of NaN and inf"
     return all(torch.isfinite(v).all() for v in model.state_dict().values() if v.is_floating_point())
 
+# %% ../nbs/05_learner.ipynb #cfeb2c53
 def save_training_state(learn: Learner, path, epochs_done: int, settings: dict | None = None):
     "Write a resumable checkpoint of `learn` after `epochs_done` epochs; under several processes, rank 0 writes every rank's random states"
     rng = all_ranks(rng_states(learn))      # called by every rank: the masks and augmentations differ between ranks
@@ -253,6 +255,7 @@ def save_training_state(learn: Learner, path, epochs_done: int, settings: dict |
     unwrap(learn.model).save(path, with_teacher=True, opt=opt, epoch=epochs_done, n_epoch=learn.n_epoch,
                              settings=json.dumps(settings or {}), rng=rng)
 
+# %% ../nbs/05_learner.ipynb #8745a1e5
 def resume(learn: Learner,
            ckpt: dict,    # the resumable checkpoint, as `read_training_state` reads it
            path) -> int:  # where it was read, to name it in errors

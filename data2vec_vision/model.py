@@ -51,6 +51,7 @@ class ChannelNorm(nn.Module):
     def forward(self, x: Tensor) -> Tensor:
         return F.layer_norm(x.permute(0, 2, 3, 1), x.shape[1:2]).permute(0, 3, 1, 2)
 
+# %% ../nbs/02_model.ipynb #23eb3ba0
 class ConvDecoder(nn.Module):
     "data2vec 2.0's decoder: residual blocks of grouped convolution, channel norm and GELU over the patch grid, then a linear layer"
     def __init__(self,
@@ -78,6 +79,7 @@ class ConvDecoder(nn.Module):
             x = y + x if y.shape == x.shape else y
         return self.proj(x.flatten(2).transpose(1, 2))                          # [B, L, D]
 
+# %% ../nbs/02_model.ipynb #4d1527bb
 def place_visible(visible: Tensor,        # encoded visible tokens `[B, L_visible, D]`, in grid order
                   mask: Tensor,           # `[B, L]`, True at the masked (dropped) places
                   noise_std: float = 0.01) -> Tensor:  # standard deviation of the noise at the masked places
@@ -89,6 +91,7 @@ def place_visible(visible: Tensor,        # encoded visible tokens `[B, L_visibl
 MODEL_KEYS = ('img_size', 'patch_size', 'in_chans', 'embed_dim', 'depth', 'num_heads', 'mlp_ratio', 'dropout', 'drop_path',
               'layer_scale', 'encoder', 'rel_pos_bias', 'abs_pos_embed', 'mean_pooling', 'layer_norm_eps', 'k', 'target_layer',
               'target_norm', 'final_norm', 'recipe', 'recon_weight', 'preset')
+
 DECODER_KEYS = ('decoder_dim', 'decoder_layers', 'decoder_groups')
 
 def normalized_patches(images: Tensor,      # images `[B, C, H, W]`
@@ -97,6 +100,7 @@ def normalized_patches(images: Tensor,      # images `[B, C, H, W]`
     x = PatchesToSequence()(ViTPatchesTransform(patch_size)(images)).float()
     return (x - x.mean(-1, keepdim=True)) / (x.var(-1, keepdim=True) + 1e-6).sqrt()
 
+# %% ../nbs/02_model.ipynb #6cb7c9d6
 def model_settings(**args) -> dict:
     "The resolved model settings for `Data2Vec`'s arguments (None: not given)"
     s = resolve_settings(args)
@@ -231,6 +235,7 @@ def stored_config(ckpt: dict, path) -> dict:
     except ValueError as e: raise ValueError(f"{path}'s model configuration is not valid: {e}") from e
     return config
 
+# %% ../nbs/02_model.ipynb #a698a586
 def check_weights(state, expected: dict, path):
     "Refuse weights whose names or shapes differ from `expected` (name: shape) before any of them is used"
     if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):

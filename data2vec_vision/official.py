@@ -50,14 +50,18 @@ HF_NAMES = {   # transformers' name: this library's name (under `student.`)
     'pooler.layernorm.weight': 'fc_norm.weight',
     'pooler.layernorm.bias': 'fc_norm.bias',
 }
+
 QKV = ('query', 'key', 'value')
+
 HF_PREFIXES = ('data2vec_vision.', 'beit.')     # the base model inside transformers' task models
+
 HF_IGNORED = re.compile(r'(classifier|lm_head|head)\.|.*relative_position_index')   # task heads, and buffers rebuilt from the grid
 
 def name_rules(names: dict) -> list:
     "The rules of a name table as (compiled pattern, template)"
     return [(re.compile(re.escape(a).replace(r'\{i\}', r'(?P<i>\d+)') + '$'), b) for a, b in names.items()]
 
+# %% ../nbs/15_official.ipynb #c783f3c2
 def renamed(name: str, rules: list) -> str | None:
     for pattern, template in rules:
         m = pattern.match(name)
@@ -90,7 +94,9 @@ def hf_settings(config: dict) -> dict:
     except (KeyError, TypeError, ZeroDivisionError) as e:
         raise ValueError(f"the configuration lacks or mangles {e}: it is not a transformers vision configuration") from e
 
+# %% ../nbs/15_official.ipynb #2c8a52d6
 HF_RULES = name_rules(HF_NAMES)
+
 HF_QKV = re.compile(r'encoder\.layer\.(\d+)\.attention\.attention\.(query|key|value)\.weight$')   # joined into one qkv
 
 def hf_place(name: str) -> str | None:
@@ -104,6 +110,7 @@ def hf_place(name: str) -> str | None:
     if ours is None: raise ValueError(f"the weight {name!r} has no place in this library's model")
     return f'student.{ours}'
 
+# %% ../nbs/15_official.ipynb #b889abd1
 def hf_to_student(state: dict, depth: int) -> dict:
     "A transformers state dict renamed to `Data2Vec`'s (`student.*`, `mask_token`); task heads left out"
     out, qkv = {}, {}
@@ -143,7 +150,9 @@ def read_weights(folder,                          # a transformers folder
         return {n: state[n].clone() for n in names}
     raise FileNotFoundError(f"{folder} has no model.safetensors or pytorch_model.bin")
 
+# %% ../nbs/15_official.ipynb #e6a67e4f
 HEAD_FILE = 'data2vec_vision.safetensors'   # beside an export of this library: the objective and the head, for a run that goes on
+
 OBJECTIVE = ('k', 'target_layer', 'target_norm', 'final_norm', 'recipe', 'decoder_dim', 'decoder_layers', 'decoder_groups', 'recon_weight')
 
 def read_head_file(folder) -> tuple[dict, dict]:
@@ -165,6 +174,7 @@ def read_head_file(folder) -> tuple[dict, dict]:
     except (OSError, KeyError, ValueError, SafetensorError) as e:
         raise ValueError(f"{path} is damaged or was changed by hand ({type(e).__name__}: {e}): remove it to load the encoder alone") from e
 
+# %% ../nbs/15_official.ipynb #36973f69
 def read_hf_folder(folder) -> tuple[dict, dict]:
     "`Data2Vec`'s arguments (BEiT form; recipe v1, or the objective `save_hf` kept) and the weights under its names, from a folder that transformers' `save_pretrained` wrote"
     folder = Path(folder)
@@ -210,6 +220,7 @@ def read_pickled(path) -> dict:
     if not isinstance(ckpt, dict): raise ValueError(f"{path} holds a {type(ckpt).__name__}, not a checkpoint's mapping of weights")
     return ckpt
 
+# %% ../nbs/15_official.ipynb #7aaf8019
 def read_beit_state(ckpt: dict, source) -> dict:   # from `read_pickled`; `source` names it in errors
     "The model's weights in a checkpoint of the official data2vec_vision (BEiT) code, under BEiT's names"
     state = ckpt.get('model', ckpt.get('module', ckpt))
@@ -217,6 +228,7 @@ def read_beit_state(ckpt: dict, source) -> dict:   # from `read_pickled`; `sourc
         raise ValueError(f"{source} holds no BEiT model weights (no patch_embed.proj.weight)")
     return state
 
+# %% ../nbs/15_official.ipynb #db8abfd4
 def read_beit_checkpoint(ckpt: dict, source) -> tuple[dict, dict]:   # from `read_pickled`; `source` names it in errors
     "`Data2Vec`'s arguments (BEiT form, recipe v1) and the encoder's weights under its names, from a checkpoint of the official data2vec_vision (BEiT) code"
     state = {k: v for k, v in read_beit_state(ckpt, source).items() if not HF_IGNORED.match(k)}
@@ -243,11 +255,14 @@ def beit_settings(state: dict) -> dict:
 
 # %% ../nbs/15_official.ipynb #e5e8dba6
 FAIRSEQ_IMAGE = 'modality_encoders.IMAGE.'
+
 FAIRSEQ_NAMES = {   # fairseq's name under `modality_encoders.IMAGE.`: this library's (under `student.`)
     'local_encoder.proj.weight': 'patch_embed.proj.weight', 'local_encoder.proj.bias': 'patch_embed.proj.bias',
     'extra_tokens': 'cls_token', 'fixed_positional_encoder.positions': 'positions',
     'context_encoder.norm.weight': 'embed_norm.weight', 'context_encoder.norm.bias': 'embed_norm.bias'}
+
 FAIRSEQ_IGNORED = re.compile(r'_ema$|shared_decoder\.|recon_proj\.|modality_encoders\.(?!IMAGE\.)|modality_encoders\.IMAGE\.decoder\.')
+
 FAIRSEQ_BLOCK = re.compile(r'(modality_encoders\.IMAGE\.context_encoder\.)?blocks\.(\d+)\.(.+)$')
 
 def fairseq_blocks(state: dict) -> tuple[int, int]:
@@ -255,10 +270,12 @@ def fairseq_blocks(state: dict) -> tuple[int, int]:
     found = {(bool(m[1]), m[2]) for k in state if (m := FAIRSEQ_BLOCK.match(k))}
     return sum(prenet for prenet, _ in found), sum(not prenet for prenet, _ in found)
 
+# %% ../nbs/15_official.ipynb #a85f376a
 def is_fairseq(ckpt: dict) -> bool:   # from `read_pickled`
     "Whether a checkpoint holds a data2vec 2.0 image model in fairseq's layout"
     return isinstance(ckpt.get('model'), dict) and FAIRSEQ_IMAGE + 'local_encoder.proj.weight' in ckpt['model']
 
+# %% ../nbs/15_official.ipynb #1a900290
 def fairseq_objective(cfg: dict) -> dict:   # fairseq's model configuration; a flag it lacks is fairseq's default, off
     "`Data2Vec`'s target and pixel-loss settings as a fairseq data2vec 2.0 run trained, so that training on continues it"
     recon = cfg.get('recon_loss') or 0.0
@@ -267,6 +284,7 @@ def fairseq_objective(cfg: dict) -> dict:   # fairseq's model configuration; a f
                 target_norm='instance' if cfg.get('instance_norm_target_layer') else 'layer' if cfg.get('layer_norm_target_layer') else 'none',
                 final_norm=bool(cfg.get('layer_norm_targets')), recon_weight=float(recon))
 
+# %% ../nbs/15_official.ipynb #483561a4
 def fairseq_settings(cfg: dict,       # fairseq's model configuration (`cfg['model']` of the checkpoint)
                      state: dict) -> dict:  # the weights under fairseq's names
     "`Data2Vec`'s arguments (data2vec 2.0 form, recipe v2) for a fairseq data2vec 2.0 image model, refusing what the form does not reproduce"
@@ -290,6 +308,7 @@ def fairseq_settings(cfg: dict,       # fairseq's model configuration (`cfg['mod
                 layer_scale=0.0, encoder='data2vec2', layer_norm_eps=float(cfg.get('norm_eps', 1e-6)), recipe='v2',
                 k=k if isinstance(k, int) and 1 <= k <= depth else None, **fairseq_objective(cfg))
 
+# %% ../nbs/15_official.ipynb #e86bb7b8
 def fairseq_to_student(state: dict, prenet: int) -> dict:   # `prenet`: blocks under `context_encoder`
     "A fairseq data2vec 2.0 state dict renamed to `Data2Vec`'s (`student.*`); decoder, teacher and other modalities left out"
     out = {}
@@ -302,6 +321,7 @@ def fairseq_to_student(state: dict, prenet: int) -> dict:   # `prenet`: blocks u
         out[f'student.{ours}'] = value
     return out
 
+# %% ../nbs/15_official.ipynb #496b86fa
 def read_fairseq_checkpoint(ckpt: dict, source) -> tuple[dict, dict]:   # from `read_pickled`; `source` names it in errors
     "`Data2Vec`'s arguments and the encoder's weights under its names, from a data2vec 2.0 image checkpoint of fairseq"
     cfg = ckpt.get('cfg')
@@ -313,6 +333,7 @@ def read_fairseq_checkpoint(ckpt: dict, source) -> tuple[dict, dict]:   # from `
     except ValueError as e: raise ValueError(f"{source}: {e}") from e
     return settings, fairseq_to_student(state, fairseq_blocks(state)[0])
 
+# %% ../nbs/15_official.ipynb #161c05aa
 def read_checkpoint_file(path) -> tuple[dict, dict]:
     "`Data2Vec`'s arguments and the encoder's weights from an official pickled checkpoint: fairseq's data2vec 2.0, else the BEiT code's"
     ckpt = read_pickled(path)

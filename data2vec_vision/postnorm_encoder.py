@@ -27,6 +27,7 @@ def sincos_positions(dim: int,            # token width, a multiple of 4
         return torch.cat([angles.sin(), angles.cos()], dim=1)
     return torch.cat([encode(cols), encode(rows)], dim=1).float()                              # [L, dim]
 
+# %% ../nbs/02d_postnorm_encoder.ipynb #17ff9672
 class PostNormBlock(nn.Module):
     "data2vec 2.0's block: attention added to the input, then LayerNorm; FFN added, then LayerNorm"
     def __init__(self, dim: int, num_heads: int, mlp_ratio: float, drop: float = 0., drop_path: float = 0., eps: float = 1e-6):
@@ -44,6 +45,7 @@ class PostNormBlock(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor: return self.forward_parts(x)[0]
 
+# %% ../nbs/02d_postnorm_encoder.ipynb #de5d87d9
 class PostNormEncoder(PatchEncoder):
     "data2vec 2.0's image encoder: fixed sine-cosine positions on the patches, a CLS token without one, LayerNorm of the embedded tokens, post-norm blocks"
     def __init__(self, img_size: int, patch_size: int, in_chans: int, embed_dim: int, depth: int, num_heads: int,

@@ -45,18 +45,21 @@ class BF16Autocast(Callback):
         if self.autocast is not None: self.autocast.__exit__(None, None, None)
         self.autocast = None
 
+# %% ../nbs/05a_precision.ipynb #657aff86
 def has_native_bf16(device) -> bool:
     "Whether `device` multiplies bf16 matrices natively: a GPU that supports bf16, or a CPU with AMX or AVX512-BF16"
     device = torch.device(device)
     if device.type == 'cuda': return torch.cuda.is_bf16_supported()
     return device.type == 'cpu' and (torch.cpu._is_amx_tile_supported() or torch.cpu._is_avx512_bf16_supported())
 
+# %% ../nbs/05a_precision.ipynb #bc33a3fb
 def resolve_teacher_precision(precision: str, device) -> str:
     "'fp32' or 'bf16' for the teacher's pass: `precision` ('auto', 'fp32', 'bf16'), where 'auto' is bf16 if `device` has it natively"
     if precision not in ('auto', 'fp32', 'bf16'): raise ValueError(f"teacher precision must be auto, fp32 or bf16, got {precision!r}")
     if precision != 'auto': return precision
     return 'bf16' if has_native_bf16(device) else 'fp32'
 
+# %% ../nbs/05a_precision.ipynb #6b51af85
 def resolve_precision(precision: str, device) -> str:
     "'fp32', 'bf16' or 'fp16' for `precision` ('auto', 'fp32', 'bf16', 'fp16') on `device`"
     device = torch.device(device)
@@ -66,6 +69,7 @@ def resolve_precision(precision: str, device) -> str:
     if device.type == 'cuda': return 'bf16' if torch.cuda.is_bf16_supported() else 'fp16'
     return 'fp32'
 
+# %% ../nbs/05a_precision.ipynb #13055e79
 def precision_callbacks(precision: str) -> list:   # 'fp32', 'bf16' or 'fp16', as `resolve_precision` gives it
     "The callbacks that train in `precision`: bf16 autocast, fastai's fp16 with loss scaling, or none"
     return dict(fp32=[], bf16=[BF16Autocast()], fp16=[MixedPrecision()])[precision]
@@ -106,6 +110,7 @@ def measure_precision(learn: Learner,   # a data2vec `Learner`; compiled steps a
     model.train(was_training)
     return {name: min(t) for name, t in times.items()}
 
+# %% ../nbs/05a_precision.ipynb #e10bde10
 def faster_precision(seconds: dict) -> str:   # seconds per step, `{'fp32': ..., 'bf16': ...}`
     "'bf16' if its steps are at least `MIN_BF16_SPEEDUP` times faster than float32's, else 'fp32'"
     return 'bf16' if seconds['fp32'] >= MIN_BF16_SPEEDUP * seconds['bf16'] else 'fp32'
@@ -115,6 +120,7 @@ def precision_cache_file() -> Path:
     "Where measured step times are kept: `$XDG_CACHE_HOME/data2vec_vision/precision.json`, or under `~/.cache`"
     return Path(os.environ.get('XDG_CACHE_HOME') or Path.home()/'.cache')/'data2vec_vision'/'precision.json'
 
+# %% ../nbs/05a_precision.ipynb #8ad85f41
 def device_name(device: torch.device) -> str:
     "The GPU's name, or the CPU's model and the threads torch uses"
     if device.type == 'cuda': return torch.cuda.get_device_name(device)
@@ -123,6 +129,7 @@ def device_name(device: torch.device) -> str:
     model = next((l.split(':', 1)[1].strip() for l in lines if l.startswith('model name')), platform.processor() or platform.machine())
     return f"{model}, {torch.get_num_threads()} threads"
 
+# %% ../nbs/05a_precision.ipynb #6c67202a
 def precision_key(learn: Learner) -> str:
     "What a measurement holds for: the device, torch and this library, the model's shape, the batch, the masks, the teacher's precision and whether the steps are compiled"
     d2v, device = learn.data2vec, torch.device(learn.dls.device or 'cpu')
@@ -130,6 +137,7 @@ def precision_key(learn: Learner) -> str:
                 n_masks=d2v.n_masks, teacher_bf16=d2v.teacher_bf16, compiled=learn.compiled)
     return hashlib.sha256(json.dumps(what, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
+# %% ../nbs/05a_precision.ipynb #4c3d6f03
 def read_precision_cache(path: Path) -> dict:
     "The step times cached at `path`: `{key: {'fp32': s, 'bf16': s}}`, only well-formed entries; {} if unreadable"
     try:
@@ -139,10 +147,12 @@ def read_precision_cache(path: Path) -> dict:
     valid = lambda e: isinstance(e, dict) and all(isinstance(e.get(n), (int, float)) and e[n] > 0 for n in ('fp32', 'bf16'))
     return {k: e for k, e in cache.items() if valid(e)}
 
+# %% ../nbs/05a_precision.ipynb #b2ddfa6d
 def write_precision_cache(path: Path, cache: dict):
     "Write `cache` to `path` atomically; a cache that cannot be written is skipped, not an error"
     with contextlib.suppress(OSError): atomic_save(json.dumps(cache, indent=1), path)   # e.g. its folder is a file
 
+# %% ../nbs/05a_precision.ipynb #18ebaf43
 class MeasuredPrecision(Callback):
     "`precision='auto'` where bf16 is native: time float32 and bf16 steps before training (or read them from the cache), train in the faster"
     order = BF16Autocast.order

@@ -42,6 +42,7 @@ def read_config(path) -> dict:
         raise ValueError(f"--config {path} must hold settings as `name: value` lines, got {type(data).__name__}")
     return current_names(data, f"--config {path}")
 
+# %% ../nbs/07a_run.ipynb #c61c7244
 RESUME_CAN_CHANGE = ('epochs', 'max_lr', 'device', 'num_workers', 'precision', 'teacher_precision', 'compile', 'save_every', 'knn_eval_path',
                      'knn_every', 'log', 'input_path', 'init', 'checkpoint_out_dir', 'resume_checkpoint')
 
@@ -52,6 +53,7 @@ def resumed_settings(ckpt: dict, path) -> tuple:   # `ckpt` as `read_training_st
     if not isinstance(stored, dict): raise ValueError(f"{path} is damaged: its settings are not a mapping")
     return {k: v for k, v in current_names(stored, path).items() if k in SETTINGS}, done
 
+# %% ../nbs/07a_run.ipynb #02189bc5
 def check_resume(given: dict, stored: dict, path):
     "Refuse options that would make a resumed run another run, naming each"
     changed = [n for n, v in given.items() if v is not None and n in stored and n not in RESUME_CAN_CHANGE
@@ -62,10 +64,12 @@ def check_resume(given: dict, stored: dict, path):
                          f". A resumed run keeps its settings (only {', '.join('--' + n.replace('_', '-') for n in RESUME_CAN_CHANGE[:-3])} "
                          "may change): leave these options out, or start a new run in another folder")
 
+# %% ../nbs/07a_run.ipynb #4e420411
 def stored_values(settings: dict) -> dict:   # a run's settings, possibly among other values (the command line's namespace, as a dict)
     "The settings among `settings` as files and trackers store them: setting names only, paths as text"
     return {k: str(v) if isinstance(v, Path) else v for k, v in settings.items() if k in SETTINGS}
 
+# %% ../nbs/07a_run.ipynb #65c605dd
 def write_config(settings: dict, path) -> Path:
     "Write the resolved `settings` of a run to `path` as YAML, atomically"
     import yaml

@@ -210,6 +210,7 @@ def shown(v, limit: int = 60) -> str:
     text = r.repr(v)
     return text if len(text) <= limit else text[:limit - 3] + '...'
 
+# %% ../nbs/12_settings.ipynb #736cf953
 def coerce(s: Setting, v):
     "`v` as the type `s` declares, or a `ValueError` naming the option"
     if v is None:
@@ -230,6 +231,7 @@ def coerce(s: Setting, v):
     if problem: raise ValueError(f"{s.option} {v} {problem}")
     return value
 
+# %% ../nbs/12_settings.ipynb #c5b8c816
 def check_together(s: dict):
     "Refuse settings that contradict each other, naming the options and a fix"
     o = lambda n: SETTINGS[n].option
@@ -254,11 +256,13 @@ def check_together(s: dict):
     if s['tau_end'] < s['tau_initial']:
         raise ValueError(f"{o('tau_end')} {s['tau_end']} is below {o('tau_initial')} {s['tau_initial']}: the teacher's decay must not decrease")
 
+# %% ../nbs/12_settings.ipynb #a0c72702
 def preset_values(preset: str, recipe: str) -> dict:
     "What `recipe` and `preset` set, before rules and user values"
     p = PRESETS[preset]
     return {**RECIPES[recipe], **{k: v for k, v in p.items() if k not in RECIPES}, **p.get(recipe, {})}
 
+# %% ../nbs/12_settings.ipynb #548b0b8a
 def current_names(values: dict,   # settings by name, e.g. from an older `config.yaml` or `checkpoint.pt`
                   source) -> dict: # where they come from, for the error
     "`values` with the older names of settings (`RENAMED`) as they are called now; a setting named both ways is refused"
@@ -266,6 +270,7 @@ def current_names(values: dict,   # settings by name, e.g. from an older `config
     if twice: raise ValueError(f"{source} sets {', '.join(f'{RENAMED[o]} twice (also as {o})' for o in twice)}: keep one line for each")
     return {RENAMED.get(k, k): v for k, v in values.items()}
 
+# %% ../nbs/12_settings.ipynb #0b6dc434
 def resolve_settings(given: dict | None = None,   # values the user set (None means "not given")
                      config: dict | None = None   # values from a `config.yaml`, below `given`
                      ) -> dict:

@@ -70,6 +70,7 @@ class PlainProgress(Callback):
     def after_fit(self):
         if not self.quiet: self.learn.logger = self.old_logger
 
+# %% ../nbs/13_tracking.ipynb #abe01e6a
 def plain_when_piped(learn: Learner) -> Learner:
     "`learn` with fastai's progress bar swapped for `PlainProgress` (on rank 0 only) when the output is neither a terminal nor a notebook"
     from fastprogress.fastprogress import IN_NOTEBOOK
@@ -174,6 +175,7 @@ class ScalarLog(Callback):
 
     def write(self, scalars: dict, step: int): raise NotImplementedError
 
+# %% ../nbs/13_tracking.ipynb #70a09bea
 def _need(module: str, extra: str):
     "Import `module`, or say which extra installs it"
     import importlib
@@ -191,6 +193,7 @@ def check_backends(kinds: list):   # the `--log` kinds, e.g. ['csv', 'wandb']
         raise ValueError("--log wandb needs a Weights & Biases login: run `wandb login` first, or set WANDB_MODE=offline to keep "
                          "the run's records on this machine (wandb sync uploads them later)")
 
+# %% ../nbs/13_tracking.ipynb #7e8031da
 class TensorBoardLog(ScalarLog):
     "The run's scalars as TensorBoard event files in `log_dir`"
     def __init__(self, log_dir): self.log_dir = Path(log_dir)
@@ -202,6 +205,7 @@ class TensorBoardLog(ScalarLog):
     def after_fit(self):
         if rank_distrib() == 0: self.writer.close()
 
+# %% ../nbs/13_tracking.ipynb #888cbc5a
 class WandbLog(ScalarLog):
     "The run's scalars and settings to a Weights & Biases run, its files under `out_dir`"
     def __init__(self, out_dir, settings: dict, project: str = 'data2vec_vision'):
