@@ -93,7 +93,7 @@ def load_features(path) -> tuple:   # a features file that `save_features` or `e
     path, names_file = Path(path), Path(path).with_suffix('.files.json')
     if not path.is_file(): raise ValueError(f"{path} is not a regular file (a pipe or a device, say): it is not a features file")
     feats = np.load(path, allow_pickle=False)
-    names = json.loads(read_bounded_text(names_file, 'the list of file names of a features file', len(feats) * (MAX_NAME_BYTES + 4) + 2))
+    names = json.loads(read_bounded_text(names_file, 'the list of file names of a features file', len(feats) * (6 * MAX_NAME_BYTES + 4) + 2))   # a byte escaped as \uXXXX at worst
     if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
         raise ValueError(f"{names_file} is not a list of file names: pass the .npy file that extract wrote, beside its .files.json")
     if len(names) != len(feats): raise ValueError(f"{path} holds {len(feats)} rows but {path.with_suffix('.files.json')} {len(names)} names: they are from different runs")
