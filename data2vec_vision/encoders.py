@@ -1,4 +1,4 @@
-"""What the three forms of Vision Transformer encoder share, and the first of them: timm's ViT, the BEiT form of the official data2vec models, and data2vec 2.0's post-norm form; each gives the block outputs the targets are made of and encodes the visible patches alone.
+"""What the three forms of Vision Transformer encoder share (`PatchEncoder`: the block outputs the targets are made of, the visible patches encoded alone), and the first form, timm's ViT; the BEiT form and data2vec 2.0's post-norm form have pages of their own.
 
 Docs: https://data2vec-vision.github.io/data2vec_vision/encoders.html.md"""
 
