@@ -6,21 +6,18 @@ Docs: https://data2vec-vision.github.io/data2vec_vision/official.html.md"""
 
 # %% ../nbs/15_official.ipynb #a52f3aa6
 from __future__ import annotations
-import argparse, json, re
+import json, re
 from pathlib import Path
 from typing import Callable
 import torch
 from .files import read_bounded_text
+from .research_checkpoints import SKIPPED_WEIGHTS, classifier_head, read_checkpoint_file, read_checkpoint_head
 from .settings import SETTINGS, coerce
 
 # %% auto #0
-__all__ = ['HF_NAMES', 'QKV', 'HF_PREFIXES', 'HF_IGNORED', 'HF_RULES', 'HF_QKV', 'HEAD_FILE', 'OBJECTIVE', 'HUB_ID',
-           'LOCAL_SUFFIXES', 'SAFE_PICKLE_TYPES', 'FAIRSEQ_IMAGE', 'FAIRSEQ_NAMES', 'FAIRSEQ_IGNORED', 'FAIRSEQ_BLOCK',
+__all__ = ['HF_NAMES', 'QKV', 'HF_PREFIXES', 'HF_RULES', 'HF_QKV', 'HEAD_FILE', 'OBJECTIVE', 'HUB_ID', 'LOCAL_SUFFIXES',
            'name_rules', 'renamed', 'hf_settings', 'hf_place', 'hf_to_student', 'read_weights', 'read_head_file',
-           'read_hf_folder', 'is_hub_id', 'hub_folder', 'read_pickled', 'read_beit_state', 'read_beit_checkpoint',
-           'beit_settings', 'fairseq_blocks', 'is_fairseq', 'fairseq_objective', 'fairseq_settings',
-           'fairseq_to_student', 'read_fairseq_checkpoint', 'read_checkpoint_file', 'read_official',
-           'read_official_head']
+           'read_hf_folder', 'is_hub_id', 'hub_folder', 'read_official', 'read_official_head']
 
 # %% ../nbs/15_official.ipynb #648d7366
 HF_NAMES = {   # transformers' name: this library's name (under `student.`)
@@ -54,8 +51,6 @@ HF_NAMES = {   # transformers' name: this library's name (under `student.`)
 QKV = ('query', 'key', 'value')
 
 HF_PREFIXES = ('data2vec_vision.', 'beit.')     # the base model inside transformers' task models
-
-HF_IGNORED = re.compile(r'(classifier|lm_head|head)\.|.*relative_position_index')   # task heads, and buffers rebuilt from the grid
 
 def name_rules(names: dict) -> list:
     "The rules of a name table as (compiled pattern, template)"
@@ -102,7 +97,7 @@ HF_QKV = re.compile(r'encoder\.layer\.(\d+)\.attention\.attention\.(query|key|va
 def hf_place(name: str) -> str | None:
     "Where a transformers weight goes in `Data2Vec` (its name there), None for a task head or a rebuilt buffer; a weight with no place is refused"
     name = next((name[len(p):] for p in HF_PREFIXES if name.startswith(p)), name)
-    if HF_IGNORED.match(name): return None
+    if SKIPPED_WEIGHTS.match(name): return None
     if name == 'embeddings.mask_token': return 'mask_token'
     m = HF_QKV.match(name)
     if m: return f'student.blocks.{m[1]}.attn.qkv.weight'
@@ -207,138 +202,6 @@ def hub_folder(repo_id: str) -> Path:
                          "It is fetched once, into huggingface_hub's cache; on a machine without network, fetch it elsewhere "
                          "(or set HF_HOME to a copied cache) and pass the model's folder") from e
 
-# %% ../nbs/15_official.ipynb #4ddbb35b
-SAFE_PICKLE_TYPES = (argparse.Namespace,)     # the run's arguments, stored beside the weights
-
-def read_pickled(path) -> dict:
-    "A pickled checkpoint (the BEiT code's `.pth`, fairseq's `.pt`) opened with `weights_only=True` and the allow-list: a mapping"
-    try:
-        with torch.serialization.safe_globals(list(SAFE_PICKLE_TYPES)): ckpt = torch.load(path, map_location='cpu', weights_only=True)
-    except Exception as e:
-        raise ValueError(f"{path} is not a checkpoint this library reads: not its own file, not a transformers folder, and not a "
-                         f"BEiT-code or fairseq checkpoint of plain tensors ({type(e).__name__}: {str(e).splitlines()[0][:200]})") from e
-    if not isinstance(ckpt, dict): raise ValueError(f"{path} holds a {type(ckpt).__name__}, not a checkpoint's mapping of weights")
-    return ckpt
-
-# %% ../nbs/15_official.ipynb #7aaf8019
-def read_beit_state(ckpt: dict, source) -> dict:   # from `read_pickled`; `source` names it in errors
-    "The model's weights in a checkpoint of the official data2vec_vision (BEiT) code, under BEiT's names"
-    state = ckpt.get('model', ckpt.get('module', ckpt))
-    if not isinstance(state, dict) or 'patch_embed.proj.weight' not in state:
-        raise ValueError(f"{source} holds no BEiT model weights (no patch_embed.proj.weight)")
-    return state
-
-# %% ../nbs/15_official.ipynb #db8abfd4
-def read_beit_checkpoint(ckpt: dict, source) -> tuple[dict, dict]:   # from `read_pickled`; `source` names it in errors
-    "`Data2Vec`'s arguments (BEiT form, recipe v1) and the encoder's weights under its names, from a checkpoint of the official data2vec_vision (BEiT) code"
-    state = {k: v for k, v in read_beit_state(ckpt, source).items() if not HF_IGNORED.match(k)}
-    settings = beit_settings(state)
-    renamed = {('mask_token' if k == 'mask_token' else 'student.' + re.sub(r'attn\.relative_position_bias_table',
-                                                                         'attn.rel_pos_bias.relative_position_bias_table', k)): v
-               for k, v in state.items()}
-    return settings, renamed
-
-def beit_settings(state: dict) -> dict:
-    "`Data2Vec`'s arguments for a BEiT-layout state dict, read from its weights' shapes"
-    proj = state['patch_embed.proj.weight']                                       # [D, C, P, P]
-    width, depth = proj.shape[0], 1 + max(int(k.split('.')[1]) for k in state if k.startswith('blocks.'))
-    shared, per_block = 'rel_pos_bias.relative_position_bias_table' in state, 'blocks.0.attn.relative_position_bias_table' in state
-    table = state.get('rel_pos_bias.relative_position_bias_table', state.get('blocks.0.attn.relative_position_bias_table'))
-    if table is not None: grid, heads = (round(((table.shape[0] - 3) ** 0.5 + 1) / 2),) * 2, table.shape[1]
-    elif 'pos_embed' in state: grid, heads = (round((state['pos_embed'].shape[1] - 1) ** 0.5),) * 2, max(1, width // 64)
-    else: raise ValueError("the weights have neither a relative position table nor absolute positions: the image size is unknown")
-    return dict(img_size=grid[0] * proj.shape[-1], patch_size=proj.shape[-1], in_chans=proj.shape[1], embed_dim=width, depth=depth,
-                num_heads=heads, mlp_ratio=state['blocks.0.mlp.fc1.weight'].shape[0] / width,
-                layer_scale=0.1 if 'blocks.0.gamma_1' in state else 0.0, encoder='beit',
-                rel_pos_bias='shared' if shared else 'per_block' if per_block else 'none', abs_pos_embed='pos_embed' in state,
-                mean_pooling='fc_norm.weight' in state, layer_norm_eps=1e-6, recipe='v1')
-
-# %% ../nbs/15_official.ipynb #e5e8dba6
-FAIRSEQ_IMAGE = 'modality_encoders.IMAGE.'
-
-FAIRSEQ_NAMES = {   # fairseq's name under `modality_encoders.IMAGE.`: this library's (under `student.`)
-    'local_encoder.proj.weight': 'patch_embed.proj.weight', 'local_encoder.proj.bias': 'patch_embed.proj.bias',
-    'extra_tokens': 'cls_token', 'fixed_positional_encoder.positions': 'positions',
-    'context_encoder.norm.weight': 'embed_norm.weight', 'context_encoder.norm.bias': 'embed_norm.bias'}
-
-FAIRSEQ_IGNORED = re.compile(r'_ema$|shared_decoder\.|recon_proj\.|modality_encoders\.(?!IMAGE\.)|modality_encoders\.IMAGE\.decoder\.')
-
-FAIRSEQ_BLOCK = re.compile(r'(modality_encoders\.IMAGE\.context_encoder\.)?blocks\.(\d+)\.(.+)$')
-
-def fairseq_blocks(state: dict) -> tuple[int, int]:
-    "How many blocks the image encoder's `context_encoder` has, and how many come after it"
-    found = {(bool(m[1]), m[2]) for k in state if (m := FAIRSEQ_BLOCK.match(k))}
-    return sum(prenet for prenet, _ in found), sum(not prenet for prenet, _ in found)
-
-# %% ../nbs/15_official.ipynb #a85f376a
-def is_fairseq(ckpt: dict) -> bool:   # from `read_pickled`
-    "Whether a checkpoint holds a data2vec 2.0 image model in fairseq's layout"
-    return isinstance(ckpt.get('model'), dict) and FAIRSEQ_IMAGE + 'local_encoder.proj.weight' in ckpt['model']
-
-# %% ../nbs/15_official.ipynb #1a900290
-def fairseq_objective(cfg: dict) -> dict:   # fairseq's model configuration; a flag it lacks is fairseq's default, off
-    "`Data2Vec`'s target and pixel-loss settings as a fairseq data2vec 2.0 run trained, so that training on continues it"
-    recon = cfg.get('recon_loss') or 0.0
-    if isinstance(recon, bool) or not isinstance(recon, (int, float)): raise ValueError(f"the checkpoint's recon_loss is not a number: {recon!r}")
-    return dict(target_layer='block' if cfg.get('end_of_block_targets') else 'ffn',
-                target_norm='instance' if cfg.get('instance_norm_target_layer') else 'layer' if cfg.get('layer_norm_target_layer') else 'none',
-                final_norm=bool(cfg.get('layer_norm_targets')), recon_weight=float(recon))
-
-# %% ../nbs/15_official.ipynb #483561a4
-def fairseq_settings(cfg: dict,       # fairseq's model configuration (`cfg['model']` of the checkpoint)
-                     state: dict) -> dict:  # the weights under fairseq's names
-    "`Data2Vec`'s arguments (data2vec 2.0 form, recipe v2) for a fairseq data2vec 2.0 image model, refusing what the form does not reproduce"
-    image = (cfg.get('modalities') or {}).get('image') or {}
-    proj, positions = state[FAIRSEQ_IMAGE + 'local_encoder.proj.weight'], state.get(FAIRSEQ_IMAGE + 'fixed_positional_encoder.positions')
-    tokens = state.get(FAIRSEQ_IMAGE + 'extra_tokens')
-    refused = [what for what, found in (
-        ('pre-norm blocks (layer_norm_first)', cfg.get('layer_norm_first') or 'norm.weight' in state),
-        ('ALiBi attention biases (use_alibi_encoder)', image.get('use_alibi_encoder') or FAIRSEQ_IMAGE + 'alibi_scale' in state),
-        ('no fixed positions (fixed_positions: false)', positions is None),
-        ('other than one extra token (num_extra_tokens)', tokens is None or tokens.shape[:2] != (1, 1)),
-        ('a non-square grid', positions is not None and round(positions.shape[1] ** 0.5) ** 2 != positions.shape[1]),
-        ('batch-normed or instance-normed averaged targets (batch_norm_target_layer, instance_norm_targets)',
-         cfg.get('batch_norm_target_layer') or cfg.get('instance_norm_targets')))
-        if found]
-    if refused: raise ValueError(f"this data2vec 2.0 model has {'; '.join(refused)}, which this library's data2vec2 form does not reproduce")
-    if not isinstance(cfg.get('num_heads'), int): raise ValueError("the checkpoint's configuration does not say the number of heads (cfg.model.num_heads)")
-    depth, width, k = sum(fairseq_blocks(state)), proj.shape[0], cfg.get('average_top_k_layers')
-    return dict(img_size=round(positions.shape[1] ** 0.5) * proj.shape[-1], patch_size=proj.shape[-1], in_chans=proj.shape[1],
-                embed_dim=width, depth=depth, num_heads=cfg['num_heads'], mlp_ratio=state['blocks.0.mlp.fc1.weight'].shape[0] / width,
-                layer_scale=0.0, encoder='data2vec2', layer_norm_eps=float(cfg.get('norm_eps', 1e-6)), recipe='v2',
-                k=k if isinstance(k, int) and 1 <= k <= depth else None, **fairseq_objective(cfg))
-
-# %% ../nbs/15_official.ipynb #e86bb7b8
-def fairseq_to_student(state: dict, prenet: int) -> dict:   # `prenet`: blocks under `context_encoder`
-    "A fairseq data2vec 2.0 state dict renamed to `Data2Vec`'s (`student.*`); decoder, teacher and other modalities left out"
-    out = {}
-    for name, value in state.items():
-        if FAIRSEQ_IGNORED.match(name): continue
-        m = FAIRSEQ_BLOCK.match(name)
-        if m: out[f'student.blocks.{int(m[2]) + (0 if m[1] else prenet)}.{m[3]}'] = value; continue
-        ours = FAIRSEQ_NAMES.get(name[len(FAIRSEQ_IMAGE):]) if name.startswith(FAIRSEQ_IMAGE) else None
-        if ours is None: raise ValueError(f"the weight {name!r} has no place in this library's data2vec 2.0 encoder")
-        out[f'student.{ours}'] = value
-    return out
-
-# %% ../nbs/15_official.ipynb #496b86fa
-def read_fairseq_checkpoint(ckpt: dict, source) -> tuple[dict, dict]:   # from `read_pickled`; `source` names it in errors
-    "`Data2Vec`'s arguments and the encoder's weights under its names, from a data2vec 2.0 image checkpoint of fairseq"
-    cfg = ckpt.get('cfg')
-    cfg = cfg.get('model') if isinstance(cfg, dict) else None
-    if not isinstance(cfg, dict): raise ValueError(f"{source} has no model configuration (cfg.model): it is not a fairseq checkpoint of data2vec 2.0")
-    state = ckpt['model']
-    try: settings = fairseq_settings(cfg, state)
-    except (KeyError, AttributeError, IndexError) as e: raise ValueError(f"{source} lacks or mangles {e}: it is not a data2vec 2.0 image model") from e
-    except ValueError as e: raise ValueError(f"{source}: {e}") from e
-    return settings, fairseq_to_student(state, fairseq_blocks(state)[0])
-
-# %% ../nbs/15_official.ipynb #161c05aa
-def read_checkpoint_file(path) -> tuple[dict, dict]:
-    "`Data2Vec`'s arguments and the encoder's weights from an official pickled checkpoint: fairseq's data2vec 2.0, else the BEiT code's"
-    ckpt = read_pickled(path)
-    return read_fairseq_checkpoint(ckpt, path) if is_fairseq(ckpt) else read_beit_checkpoint(ckpt, path)
-
 # %% ../nbs/15_official.ipynb #4448834c
 def read_official(source,                 # a transformers folder, a hub id, a BEiT-code .pth or a fairseq data2vec 2.0 .pt
                   teacher: bool = False) -> tuple[dict, dict]:  # refused: no EMA teacher is read from official files
@@ -354,25 +217,13 @@ def read_official(source,                 # a transformers folder, a hub id, a B
                             f".pth, a fairseq data2vec 2.0 .pt or a hub id such as facebook/data2vec-vision-base")
 
 # %% ../nbs/15_official.ipynb #66b112d8
-def _head(weight, bias, classes: list, source) -> dict:
-    if not (isinstance(weight, torch.Tensor) and isinstance(bias, torch.Tensor) and weight.ndim == 2 and bias.shape == weight.shape[:1]):
-        raise ValueError(f"{source}'s classifier is not a weight matrix and a bias of as many classes")
-    if len(classes) != len(weight): raise ValueError(f"{source} names {len(classes)} classes for a classifier of {len(weight)}")
-    return dict(weight=weight, bias=bias, classes=classes)
-
 def read_official_head(source) -> dict | None:   # a transformers folder, a hub id, a BEiT-code .pth or a fairseq .pt
     "The classifier of a fine-tuned official model, `{'weight': [n, D], 'bias': [n], 'classes': [n names]}`; None without one"
     path = Path(source)
-    if path.is_file():
-        ckpt = read_pickled(path)
-        if is_fairseq(ckpt): return None                       # data2vec 2.0's self-supervised models
-        state = read_beit_state(ckpt, path)
-        if 'head.weight' not in state: return None
-        return _head(state['head.weight'], state.get('head.bias'), [str(i) for i in range(len(state['head.weight']))], source)
+    if path.is_file(): return read_checkpoint_head(path)
     if not (path.is_dir() or is_hub_id(source)): raise FileNotFoundError(f"{source} does not exist: pass a transformers folder, a BEiT-code .pth or a hub id")
     folder = path if path.is_dir() else hub_folder(str(source))
     state, config = read_weights(folder, lambda name: name.startswith('classifier.')), _read_json(folder/'config.json')
     if 'classifier.weight' not in state: return None
-    n = len(state['classifier.weight'])
     labels = config.get('id2label') if isinstance(config.get('id2label'), dict) else {}
-    return _head(state['classifier.weight'], state.get('classifier.bias'), [str(labels.get(str(i), i)) for i in range(n)], source)
+    return classifier_head(state['classifier.weight'], state.get('classifier.bias'), source, labels)
