@@ -6,17 +6,17 @@ Docs: https://data2vec-vision.github.io/data2vec_vision/cli.html.md"""
 
 # %% ../nbs/07_cli.ipynb #3cc63623
 from __future__ import annotations
-import argparse, os, sys, warnings
+import argparse, sys, warnings
 from pathlib import Path
 from . import __version__
-from .run import RunFolder, check_resume, read_config, resumed_settings, run_record, stored_values, write_config
+from .run import (RunFolder, check_resume, fresh_output, read_config, resumed_settings, run_record, stored_values,
+                                 write_config)
 from .settings import (FEATURE_SETTINGS, FINETUNE_SETTINGS, GROUPS, PRESETS, RECIPES, SETTINGS, Setting, coerce,
                                       resolve_command, resolve_settings)
 
 # %% auto #0
-__all__ = ['MODEL_SOURCE', 'add_settings', 'get_parser', 'resolve_options', 'folder_looks', 'init_architecture', 'run_loggers',
-           'setup', 'fit_and_report', 'pretrain', 'fresh_output', 'extract', 'evaluate', 'finetune', 'export', 'plot',
-           'show_warning', 'main']
+__all__ = ['MODEL_SOURCE', 'add_settings', 'get_parser', 'resolve_options', 'folder_looks', 'init_architecture', 'setup',
+           'fit_and_report', 'pretrain', 'extract', 'evaluate', 'finetune', 'export', 'plot', 'show_warning', 'main']
 
 # %% ../nbs/07_cli.ipynb #967c300c
 def _default_text(s: Setting, value) -> str:
@@ -144,18 +144,6 @@ def init_architecture(init: str, given: dict) -> tuple:
     recipe = {'recipe': source.config['recipe']} if given.get('recipe') is None else {}   # as the source was trained (official: as published)
     return source, {**architecture, **recipe}
 
-# %% ../nbs/07_cli.ipynb #6169aa0e
-def run_loggers(s: argparse.Namespace) -> list:
-    "The callbacks that record the run as `--log` asks: csv (`log.csv`), tensorboard (`tensorboard/`), wandb"
-    from fastai.torch_core import rank_distrib
-    from data2vec_vision.tracking import RunLog, TensorBoardLog, WandbLog
-    out, kinds = Path(s.checkpoint_out_dir), s.log.split(',')
-    cbs = []
-    if 'csv' in kinds and rank_distrib() == 0: cbs.append(RunLog(out/'log.csv', append=s.resume_checkpoint is not None))
-    if 'tensorboard' in kinds: cbs.append(TensorBoardLog(out/'tensorboard'))
-    if 'wandb' in kinds: cbs.append(WandbLog(out, stored_values(vars(s))))
-    return cbs
-
 # %% ../nbs/07_cli.ipynb #b7745636
 def setup(args: argparse.Namespace):
     "The `Learner` and start epoch for the `train` options in `args`; the output folder is claimed first"
@@ -181,7 +169,7 @@ def _build(s: argparse.Namespace, folder, monitor):
     from data2vec_vision.distributed import process_device
     from data2vec_vision.learner import Data2VecCheckpoint, learner_from_settings, resume
     from data2vec_vision.model import model_from_settings
-    from data2vec_vision.tracking import SkippedImages
+    from data2vec_vision.tracking import SkippedImages, run_loggers
     set_seed(s.seed)                                           # the same split and initial weights in every process
     device = process_device(s.device)
     path = s.input_path or sample_images()
@@ -196,7 +184,7 @@ def _build(s: argparse.Namespace, folder, monitor):
     out = Path(s.checkpoint_out_dir)
     cbs = [Data2VecCheckpoint(out, s.save_every, stored_values(vars(s))),
            SkippedImages(out)]
-    cbs += run_loggers(s)
+    cbs += run_loggers(out, s.log, s.resume_checkpoint is not None, stored_values(vars(s)))
     if monitor: cbs.append(monitor)
     learn = learner_from_settings(dls, model, {k: v for k, v in vars(s).items() if k in SETTINGS}, cbs=cbs,
                                   init=s.source_model,        # loaded already; None on resume, where the checkpoint holds the weights
@@ -263,14 +251,6 @@ def _feature_model(args) -> tuple:
     "`extract`'s and `evaluate`'s settings, and the model of `args.checkpoint` they read (its teacher with `--teacher`)"
     s = resolve_command(FEATURE_SETTINGS, _given(args, FEATURE_SETTINGS))
     return s, _load(args.checkpoint, s['teacher'])
-
-def fresh_output(path) -> Path:
-    "`path` for an output that `finetune` or `export` writes at the end: refused before any work when it exists or its folder does not"
-    path = Path(path)
-    if path.exists() or path.is_symlink(): raise ValueError(f"--out {path} exists already: choose a new name (nothing is overwritten)")
-    if not path.parent.is_dir(): raise ValueError(f"--out {path}: the folder {path.parent} does not exist: create it, or choose another path")
-    if not os.access(path.parent, os.W_OK): raise ValueError(f"--out {path}: the folder {path.parent} cannot be written to: choose another path")
-    return path
 
 def extract(args: argparse.Namespace) -> Path:
     "Write the features of every image in `args.folder` to `args.out`"

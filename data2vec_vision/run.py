@@ -14,7 +14,7 @@ from .settings import SETTINGS, coerce, current_names
 
 # %% auto #0
 __all__ = ['RESUME_CAN_CHANGE', 'STUDENT_FILE', 'read_config', 'resumed_settings', 'check_resume', 'stored_values',
-           'write_config', 'RunFolder', 'run_record']
+           'write_config', 'RunFolder', 'fresh_output', 'run_record']
 
 # %% ../nbs/07a_run.ipynb #8577d0fd
 def _unique_keys(loader, node, deep=False):
@@ -144,6 +144,15 @@ class RunFolder:
         if self.lock.closed: return
         if self._holds_lock_file(): (self.path/'.lock').unlink()   # removed while still locked: no run can take this one
         fcntl.flock(self.lock, fcntl.LOCK_UN); self.lock.close()
+
+# %% ../nbs/07a_run.ipynb #6526bf5b
+def fresh_output(path) -> Path:
+    "`path` for an output that `finetune` or `export` writes at the end: refused before any work when it exists or its folder does not"
+    path = Path(path)
+    if path.exists() or path.is_symlink(): raise ValueError(f"--out {path} exists already: choose a new name (nothing is overwritten)")
+    if not path.parent.is_dir(): raise ValueError(f"--out {path}: the folder {path.parent} does not exist: create it, or choose another path")
+    if not os.access(path.parent, os.W_OK): raise ValueError(f"--out {path}: the folder {path.parent} cannot be written to: choose another path")
+    return path
 
 # %% ../nbs/07a_run.ipynb #bfb08a8f
 def run_record(checkpoint) -> tuple:

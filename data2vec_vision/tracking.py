@@ -20,7 +20,7 @@ from .files import read_bounded_text
 
 # %% auto #0
 __all__ = ['PLOT_PANELS', 'RunLog', 'PlainProgress', 'plain_when_piped', 'SkippedImages', 'plot_run', 'ScalarLog',
-           'check_backends', 'TensorBoardLog', 'WandbLog']
+           'check_backends', 'TensorBoardLog', 'WandbLog', 'run_loggers']
 
 # %% ../nbs/13_tracking.ipynb #6ea2ca3a
 class RunLog(CSVLogger):
@@ -218,3 +218,17 @@ class WandbLog(ScalarLog):
     def write(self, scalars, step): self.run.log(scalars, step=step)
     def after_fit(self):
         if rank_distrib() == 0: self.run.finish()
+
+# %% ../nbs/13_tracking.ipynb #3235e09e
+def run_loggers(out_dir,          # the run's folder
+                log: str,         # `--log`: kinds joined by commas, e.g. 'csv,tensorboard'
+                append: bool,     # whether the run resumes, so that `log.csv` is continued
+                settings: dict    # the run's settings as stored (`stored_values`), for wandb
+               ) -> list:
+    "The callbacks that record a run as `--log` asks: csv (`log.csv`), tensorboard (`tensorboard/`), wandb"
+    out, kinds = Path(out_dir), log.split(',')
+    cbs = []
+    if 'csv' in kinds and rank_distrib() == 0: cbs.append(RunLog(out/'log.csv', append=append))
+    if 'tensorboard' in kinds: cbs.append(TensorBoardLog(out/'tensorboard'))
+    if 'wandb' in kinds: cbs.append(WandbLog(out, settings))
+    return cbs
