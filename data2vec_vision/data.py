@@ -245,7 +245,8 @@ def labeled_images(path) -> tuple:
     if any(len(f.relative_to(path).parts) < 2 for f in files):
         raise ValueError(f"{path} has images outside class folders: a labeled folder is laid out as {path}/<class>/<image>")
     classes = sorted({f.relative_to(path).parts[0] for f in files})
-    labels = torch.tensor([classes.index(f.relative_to(path).parts[0]) for f in files])
+    index = {c: i for i, c in enumerate(classes)}
+    labels = torch.tensor([index[f.relative_to(path).parts[0]] for f in files])
     return files, labels, classes
 
 # %% ../nbs/04_data.ipynb #fa0c262e
@@ -260,7 +261,8 @@ def labeled_split(path) -> tuple:
     val_files, val_y, val_classes = labeled_images(path/'val')
     unknown = sorted(set(val_classes) - set(classes))
     if unknown: raise ValueError(f"{path/'val'} has classes that {path/'train'} lacks: {unknown}. Every validation class needs training images.")
-    val_y = torch.tensor([classes.index(val_classes[i]) for i in val_y])   # val/ may lack some of train/'s classes
+    index = {c: i for i, c in enumerate(classes)}
+    val_y = torch.tensor([index[val_classes[i]] for i in val_y])            # val/ may lack some of train/'s classes
     return train_files, train_y, val_files, val_y, classes
 
 # %% ../nbs/04_data.ipynb #1b7dabed

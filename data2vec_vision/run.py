@@ -7,6 +7,7 @@ Docs: https://data2vec-vision.github.io/data2vec_vision/run.html.md"""
 # %% ../nbs/07a_run.ipynb #8444596c
 from __future__ import annotations
 import json, os, re, time
+from collections import Counter
 from pathlib import Path
 from . import __version__
 from .files import read_bounded_text
@@ -20,13 +21,16 @@ __all__ = ['RESUME_CAN_CHANGE', 'STUDENT_FILE', 'read_config', 'resumed_settings
 def _unique_keys(loader, node, deep=False):
     "A YAML mapping whose keys are all different: a setting written twice is a mistake, not a choice of the last"
     keys = [loader.construct_object(k, deep=deep) for k, _ in node.value]
-    twice = sorted({str(k) for k in keys if keys.count(k) > 1})
-    if twice: raise ValueError(f"sets {', '.join(twice)} more than once: keep one line for each")
-    return loader.construct_mapping(node, deep)
+    mapping = loader.construct_mapping(node, deep)                     # refuses a key that cannot be one (a list, say)
+    if len(mapping) < len(keys):                                       # counted, not compared pairwise: a file may hold 100,000 keys
+        twice = sorted(str(k)[:40] for k, n in Counter(keys).items() if n > 1)
+        raise ValueError(f"sets {', '.join(twice[:5])}{f' and {len(twice) - 5} more' if len(twice) > 5 else ''} more than once: "
+                         "keep one line for each")
+    return mapping
 
 def _safe_loader():
     import yaml
-    class UniqueKeyLoader(yaml.SafeLoader): pass
+    class UniqueKeyLoader(getattr(yaml, 'CSafeLoader', yaml.SafeLoader)): pass   # libyaml's parser where PyYAML has it: 3x faster
     UniqueKeyLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _unique_keys)
     return UniqueKeyLoader
 
