@@ -11,7 +11,8 @@ from pathlib import Path
 import torch
 
 # %% auto #0
-__all__ = ['CHECKPOINT_FORMAT', 'current_umask', 'atomic_save', 'load_checkpoint', 'read_training_state', 'is_ours']
+__all__ = ['CHECKPOINT_FORMAT', 'current_umask', 'atomic_save', 'check_archive', 'load_checkpoint', 'read_training_state',
+           'is_ours']
 
 # %% ../nbs/01b_checkpoint.ipynb #fdcfe6ea
 CHECKPOINT_FORMAT = 'data2vec_vision'
@@ -55,11 +56,21 @@ def atomic_save(obj, path, write=None):
         Path(tmp).unlink(missing_ok=True)
         raise
 
+# %% ../nbs/01b_checkpoint.ipynb #efd3a29e
+def check_archive(path):
+    "Refuse a torch zip archive whose records are compressed (torch never writes one): loading it could inflate it a thousandfold"
+    if not zipfile.is_zipfile(path): return
+    with zipfile.ZipFile(path) as z:
+        packed = [i.filename for i in z.infolist() if i.compress_type != zipfile.ZIP_STORED]
+    if packed: raise ValueError(f"{path} holds compressed records ({packed[0]}{' and more' if len(packed) > 1 else ''}), which torch never "
+                                "writes: it would inflate when loaded, so it is not read. Save the model again with torch.save")
+
 # %% ../nbs/01b_checkpoint.ipynb #5c713527
 def load_checkpoint(path) -> dict:
     "Open a data2vec_vision file safely (no code can run), checking that it is one"
     if Path(path).exists() and not Path(path).is_file():   # a pipe would be waited on forever, a folder read as nothing
         raise ValueError(f"{path} is not a regular file (a folder, a pipe or a device): pass a file written by `Data2Vec.save` or the train command.")
+    check_archive(path)
     try: ckpt = torch.load(path, map_location='cpu', weights_only=True)
     except FileNotFoundError: raise
     except Exception as e:
@@ -79,4 +90,6 @@ def is_ours(path) -> bool:
     "Whether `path` is a file this library wrote (a zip archive whose records carry its format tag), judged without unpickling"
     path = Path(path)
     if not path.is_file() or not zipfile.is_zipfile(path): return False
-    with zipfile.ZipFile(path) as z: return any(n.endswith('/data.pkl') and CHECKPOINT_FORMAT.encode() in z.read(n) for n in z.namelist())
+    with zipfile.ZipFile(path) as z:                       # a compressed record is never read (`check_archive`): it is not ours
+        return any(i.filename.endswith('/data.pkl') and i.compress_type == zipfile.ZIP_STORED and CHECKPOINT_FORMAT.encode() in z.read(i)
+                   for i in z.infolist())

@@ -10,6 +10,7 @@ import json, re
 from pathlib import Path
 from typing import Callable
 import torch
+from .checkpoint import check_archive
 from .files import read_bounded_text
 from .research_checkpoints import SKIPPED_WEIGHTS, classifier_head, read_checkpoint_file, read_checkpoint_head
 from .settings import SETTINGS, coerce
@@ -139,6 +140,7 @@ def read_weights(folder,                          # a transformers folder
             names = [n for n in f.keys() if wanted(n)]
             return {n: f.get_tensor(n) for n in names}
     if (folder/'pytorch_model.bin').exists():
+        check_archive(folder/'pytorch_model.bin')
         state = torch.load(folder/'pytorch_model.bin', map_location='cpu', weights_only=True, mmap=True)   # tensors read when touched
         if not isinstance(state, dict): raise ValueError(f"{folder}/pytorch_model.bin holds a {type(state).__name__}, not a state dict")
         names = [n for n in state if wanted(n)]

@@ -8,6 +8,7 @@ Docs: https://data2vec-vision.github.io/data2vec_vision/research_checkpoints.htm
 from __future__ import annotations
 import argparse, re
 import torch
+from .checkpoint import check_archive
 
 # %% auto #0
 __all__ = ['SAFE_PICKLE_TYPES', 'SKIPPED_WEIGHTS', 'FAIRSEQ_IMAGE', 'FAIRSEQ_NAMES', 'FAIRSEQ_IGNORED', 'FAIRSEQ_BLOCK',
@@ -20,6 +21,7 @@ SAFE_PICKLE_TYPES = (argparse.Namespace,)     # the run's arguments, stored besi
 
 def read_pickled(path) -> dict:
     "A pickled checkpoint (the BEiT code's `.pth`, fairseq's `.pt`) opened with `weights_only=True` and the allow-list: a mapping"
+    check_archive(path)
     try:
         with torch.serialization.safe_globals(list(SAFE_PICKLE_TYPES)): ckpt = torch.load(path, map_location='cpu', weights_only=True)
     except Exception as e:

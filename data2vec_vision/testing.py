@@ -6,12 +6,13 @@ Docs: https://data2vec-vision.github.io/data2vec_vision/testing.html.md"""
 
 # %% ../nbs/16_testing.ipynb #0e3adc38
 from __future__ import annotations
+import zipfile
 import torch
 from fastai.callback.core import Callback, CancelFitException
 from .model import Data2Vec
 
 # %% auto #0
-__all__ = ['TINY', 'tiny_model', 'StopAfter', 'perturbed', 'fairseq_checkpoint']
+__all__ = ['TINY', 'tiny_model', 'StopAfter', 'perturbed', 'fairseq_checkpoint', 'deflated_archive']
 
 # %% ../nbs/16_testing.ipynb #89d4bcce
 TINY = dict(img_size=32, patch_size=8, embed_dim=48, depth=3, num_heads=3, k=2)
@@ -71,3 +72,10 @@ def fairseq_checkpoint(width: int = 48,   # token width
                 optimizer_history=[dict(criterion_name='ModelCriterion', optimizer_name='CompositeOptimizer', num_updates=375300)],
                 last_optimizer_state=None), blocks
 
+
+# %% ../nbs/16_testing.ipynb #01334cec
+def deflated_archive(path,   # a file `torch.save` wrote
+                     out):   # where its compressed copy goes
+    "`path`'s zip archive written to `out` with every record compressed (torch itself would still load it)"
+    with zipfile.ZipFile(path) as zin, zipfile.ZipFile(out, 'w', compression=zipfile.ZIP_DEFLATED) as zout:
+        for i in zin.infolist(): zout.writestr(i.filename, zin.read(i.filename))
