@@ -6,7 +6,7 @@ Docs: https://data2vec-vision.github.io/data2vec_vision/evaluation.html.md"""
 
 # %% ../nbs/06_evaluation.ipynb #f6fbe3c4
 from __future__ import annotations
-import json, warnings
+import json, math, warnings
 from pathlib import Path
 import numpy as np
 import torch
@@ -21,19 +21,17 @@ from fastai.metrics import accuracy
 from fastai.optimizer import Adam
 from fastai.torch_core import rank_distrib
 import fastai.callback.schedule   # Learner.fit_one_cycle
-from .data import EachImage, ImageFolder, eval_transforms, labeled_split, load_rgb, default_workers
+from .data import EachImage, ImageFolder, eval_transforms, labeled_split, default_workers
 from .distributed import unwrap
-from .encoders import timm_qkv
 from .model import Data2Vec
 from .checkpoint import atomic_save, load_checkpoint
 from .files import read_bounded_text
 from .settings import FEATURE_SETTINGS
-from .transforms import UnNormalize, image_array
+
 
 # %% auto #0
 __all__ = ['MAX_NAME_BYTES', 'PIXEL_FLOOR_SIZE', 'CLEAR_GAIN', 'extract_features', 'present', 'save_features', 'load_features',
-           'knn_accuracy', 'pixel_features', 'pixel_knn', 'linear_probe', 'KNNMonitor', 'pca_rgb', 'patch_features',
-           'show_pca', 'attention_weights', 'cls_attention', 'show_attention', 'nearest_neighbours', 'show_retrieval']
+           'knn_accuracy', 'pixel_features', 'pixel_knn', 'linear_probe', 'KNNMonitor']
 
 # %% ../nbs/06_evaluation.ipynb #10abde0c
 def extract_features(model: Data2Vec,        # a pretrained model
@@ -88,11 +86,23 @@ def save_features(out,                 # the features file; `.npy` is added when
 # %% ../nbs/06_evaluation.ipynb #0747d1e7
 MAX_NAME_BYTES = 4096   # the longest path a features file's list of names holds for one row (Linux's PATH_MAX)
 
+def _features_array(path) -> np.ndarray:
+    "The `[N, D]` floats of a `.npy` file, its header checked against the file's size before any row is read"
+    with open(path, 'rb') as f:
+        try:
+            version = np.lib.format.read_magic(f)
+            shape, _, dtype = (np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0)(f)
+        except ValueError as e: raise ValueError(f"{path} is not a .npy file ({e}): pass the .npy file that extract wrote") from e
+        if len(shape) != 2 or dtype.kind != 'f' or math.prod(shape) * dtype.itemsize > path.stat().st_size:
+            raise ValueError(f"{path} holds {'x'.join(map(str, shape)) or 'one'} {dtype} values, not rows of features that the file can hold: "
+                             "pass the .npy file that extract wrote")
+    return np.load(path, allow_pickle=False)
+
 def load_features(path) -> tuple:   # a features file that `save_features` or `extract` wrote
     "The features `[N, D]` in `path` and the N files they belong to; the names are read only as far as N names can reach"
     path, names_file = Path(path), Path(path).with_suffix('.files.json')
     if not path.is_file(): raise ValueError(f"{path} is not a regular file (a pipe or a device, say): it is not a features file")
-    feats = np.load(path, allow_pickle=False)
+    feats = _features_array(path)
     names = json.loads(read_bounded_text(names_file, 'the list of file names of a features file', len(feats) * (6 * MAX_NAME_BYTES + 4) + 2))   # a byte escaped as \uXXXX at worst
     if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
         raise ValueError(f"{names_file} is not a list of file names: pass the .npy file that extract wrote, beside its .files.json")
@@ -251,95 +261,3 @@ class KNNMonitor(Callback):
     def after_fit(self):
         self.fitting = False
         self.learn.metrics = [m for m in self.learn.metrics if m not in (self.metric, self.init_metric)]
-
-# %% ../nbs/06_evaluation.ipynb #b919a990
-def pca_rgb(feats: Tensor) -> Tensor:   # features `[..., D]`: one vector per patch
-    "First three principal components of `feats` (fitted over all of them) as colours in [0, 1], `[..., 3]`"
-    flat = feats.reshape(-1, feats.shape[-1]).float()
-    flat = flat - flat.mean(0)
-    _, _, v = torch.pca_lowrank(flat, q=3, center=False)
-    p = flat @ v[:, :3]                                             # [N, 3]
-    lo, hi = p.quantile(0.01, dim=0), p.quantile(0.99, dim=0)
-    return ((p - lo) / (hi - lo + 1e-8)).clamp(0, 1).reshape(*feats.shape[:-1], 3)
-
-# %% ../nbs/06_evaluation.ipynb #c82a7c9f
-@torch.no_grad()
-def patch_features(model: Data2Vec, images: Tensor, teacher: bool = False) -> Tensor:
-    "The encoder's final patch tokens of `images` `[B, C, H, W]` on their grid, `[B, gh, gw, D]`"
-    encoder = model.teacher if teacher else model.student
-    feats, _ = encoder(images)                                             # [B, 1+L, D]
-    return feats[:, 1:].reshape(len(images), *encoder.grid_of(images), -1)
-
-# %% ../nbs/06_evaluation.ipynb #14e4611c
-def show_pca(model: Data2Vec,          # a (pretrained) model
-             images: Tensor,           # normalised images `[B, C, H, W]`
-             teacher: bool = False,    # show the EMA teacher's features
-             size: float = 2.):        # inches per picture
-    "Each image over the first three principal components of its patch features, as colours"
-    import matplotlib.pyplot as plt
-    model.eval()
-    maps = pca_rgb(patch_features(model, images, teacher))                  # [B, gh, gw, 3]
-    fig, axs = plt.subplots(2, len(images), figsize=(size * len(images), 2 * size), squeeze=False)
-    for i, (img, m) in enumerate(zip(UnNormalize()(images), maps)):
-        axs[0, i].imshow(image_array(img))
-        axs[1, i].imshow(m.cpu().numpy())
-        for ax in axs[:, i]: ax.set_axis_off()
-    return fig
-
-# %% ../nbs/06_evaluation.ipynb #082abbfa
-def attention_weights(block, x: Tensor) -> Tensor:
-    "Softmax attention weights `[B, heads, N, N]` of timm `block` on its input `x` `[B, N, D]`"
-    q, k, _ = timm_qkv(block.attn, block.norm1(x))                         # [B, heads, N, D/heads]
-    return (q @ k.transpose(-2, -1) * block.attn.scale).softmax(-1)
-
-# %% ../nbs/06_evaluation.ipynb #e97c81f1
-@torch.no_grad()
-def cls_attention(model: Data2Vec, images: Tensor, teacher: bool = False) -> Tensor:
-    "Attention of the CLS token to each patch in the last block, `[B, heads, gh, gw]`, for the vit form's (pre-norm timm) blocks"
-    if model.config['encoder'] != 'vit':
-        raise ValueError(f"Attention maps are drawn for the vit encoder form, not {model.config['encoder']!r} "
-                         f"(its blocks take their attention's input differently): use show_pca for this model")
-    encoder = model.teacher if teacher else model.student
-    x = encoder.embed(images)                                              # [B, 1+L, D]
-    for block in encoder.blocks[:-1]: x = block(x)
-    w = attention_weights(encoder.blocks[-1], x)[:, :, 0, 1:]              # [B, heads, L]
-    return w.reshape(*w.shape[:2], *encoder.grid_of(images))
-
-# %% ../nbs/06_evaluation.ipynb #45a7e322
-def show_attention(model: Data2Vec,        # a (pretrained) model
-                   images: Tensor,         # normalised images `[B, C, H, W]`
-                   teacher: bool = False,  # show the EMA teacher's attention
-                   size: float = 1.6):     # inches per picture
-    "Each image, then the last block's CLS attention: the mean over heads, then each head"
-    import matplotlib.pyplot as plt
-    model.eval()
-    att = cls_attention(model, images, teacher)                            # [B, heads, gh, gw]
-    heads = att.shape[1]
-    fig, axs = plt.subplots(len(images), heads + 2, figsize=(size * (heads + 2), size * len(images)), squeeze=False)
-    for i, (img, a) in enumerate(zip(UnNormalize()(images), att)):
-        axs[i, 0].imshow(image_array(img))
-        for j, m in enumerate([a.mean(0)] + list(a)):
-            axs[i, j + 1].imshow(m.cpu().numpy(), cmap='inferno')
-            if i == 0: axs[i, j + 1].set_title('mean' if j == 0 else f'head {j}', fontsize=8)
-        for ax in axs[i]: ax.set_axis_off()
-    return fig
-
-# %% ../nbs/06_evaluation.ipynb #58c34136
-def nearest_neighbours(query: Tensor,  # query features `[M, D]`
-                       bank: Tensor,   # features to search `[N, D]`
-                       k: int = 5) -> Tensor:  # neighbours per query
-    "Indices `[M, k]` of the `k` most cosine-similar rows of `bank` for each query, most similar first"
-    return (F.normalize(query.float(), dim=1) @ F.normalize(bank.float(), dim=1).T).topk(k, dim=1).indices
-
-def show_retrieval(query_files: list,   # query images
-                   bank_files: list,    # the searched images
-                   neighbours: Tensor,  # `[M, k]` indices into `bank_files`, e.g. from `nearest_neighbours`
-                   size: float = 1.2):  # inches per picture
-    "Each query image (left) and its neighbours, one row per query"
-    import matplotlib.pyplot as plt
-    fig, axs = plt.subplots(len(query_files), neighbours.shape[1] + 1, squeeze=False,
-                            figsize=(size * (neighbours.shape[1] + 1), size * len(query_files)))
-    for row, (q, idx) in zip(axs, zip(query_files, neighbours)):
-        for ax, f in zip(row, [q] + [bank_files[i] for i in idx]): ax.imshow(load_rgb(f)); ax.set_axis_off()
-        row[0].set_title('query', fontsize=8)
-    return fig
