@@ -162,8 +162,9 @@ def fresh_output(path) -> Path:
 def run_record(checkpoint) -> tuple:
     "The settings (`config.yaml`) and the last row of `log.csv` of the run that wrote `checkpoint`, each None when not beside it"
     from data2vec_vision.checkpoint import is_ours
+    from data2vec_vision.tracking import read_run_log
     folder = Path(checkpoint).parent
     if not is_ours(checkpoint): return None, None
     settings = read_config(folder/'config.yaml') if (folder/'config.yaml').is_file() else None
-    rows = read_bounded_text(folder/'log.csv', 'a run log').splitlines() if (folder/'log.csv').is_file() else []
-    return settings, dict(zip(rows[0].split(','), rows[-1].split(','))) if len(rows) > 1 else None
+    rows = read_run_log(folder/'log.csv') if (folder/'log.csv').is_file() else []
+    return settings, rows[-1] if rows else None

@@ -19,7 +19,7 @@ from .checkpoint import atomic_save
 from .files import read_bounded_text
 
 # %% auto #0
-__all__ = ['PLOT_PANELS', 'RunLog', 'PlainProgress', 'plain_when_piped', 'SkippedImages', 'plot_run', 'ScalarLog',
+__all__ = ['PLOT_PANELS', 'RunLog', 'PlainProgress', 'plain_when_piped', 'SkippedImages', 'read_run_log', 'plot_run', 'ScalarLog',
            'check_backends', 'TensorBoardLog', 'WandbLog', 'run_loggers']
 
 # %% ../nbs/13_tracking.ipynb #6ea2ca3a
@@ -116,6 +116,15 @@ class SkippedImages(Callback):
 
 def _names(files: list, shown: int = 3) -> str: return ', '.join(map(str, files[:shown])) + (f' and {len(files) - shown} more' if len(files) > shown else '')
 
+# %% ../nbs/13_tracking.ipynb #67cd5007
+def read_run_log(path) -> list:   # a run's log.csv
+    "The rows of a run's `log.csv`, each a dict of text by column with a whole `epoch`; a damaged or hand-edited row is refused"
+    import csv, io
+    rows = list(csv.DictReader(io.StringIO(read_bounded_text(path, 'a run log'))))
+    bad = next((i for i, r in enumerate(rows) if not (r.get('epoch') or '').isdigit()), None)
+    if bad is not None: raise ValueError(f"{path}: row {bad + 1} has no epoch number: the log is damaged or was changed by hand")
+    return rows
+
 # %% ../nbs/13_tracking.ipynb #2f2663b1
 PLOT_PANELS = {'loss': ('train_loss', 'valid_loss'), 'teacher decay tau': ('tau',), 'spread': ('target_spread', 'pred_spread'),
                'kNN top-1': ('knn',)}   # a panel for each group of log.csv's columns that a run has
@@ -123,11 +132,11 @@ PLOT_PANELS = {'loss': ('train_loss', 'valid_loss'), 'teacher decay tau': ('tau'
 def plot_run(folder,            # a run's folder, with the log.csv that train writes (--log csv, the default)
              out=None) -> Path: # the PNG to write; `log.png` in the folder when None
     "Draw a run's log.csv epoch by epoch, a panel for each of `PLOT_PANELS` the run logged, into a PNG (written atomically)"
-    import csv, io
+    import io
     from matplotlib.figure import Figure
     folder = Path(folder)
     if not (folder/'log.csv').is_file(): raise FileNotFoundError(f"{folder} has no log.csv: pass the folder of a run that train wrote (with --log csv, the default)")
-    rows = list(csv.DictReader(io.StringIO(read_bounded_text(folder/'log.csv', 'a run log'))))
+    rows = read_run_log(folder/'log.csv')
     panels = {title: [c for c in cols if rows and c in rows[0]] for title, cols in PLOT_PANELS.items()}
     panels = {title: cols for title, cols in panels.items() if cols}
     if not panels: raise ValueError(f"{folder/'log.csv'} holds no epoch that finished: nothing to draw yet")
