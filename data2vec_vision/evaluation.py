@@ -28,7 +28,6 @@ from .checkpoint import atomic_save, load_checkpoint
 from .files import read_bounded_text
 from .settings import FEATURE_SETTINGS
 
-
 # %% auto #0
 __all__ = ['MAX_NAME_BYTES', 'PIXEL_FLOOR_SIZE', 'CLEAR_GAIN', 'extract_features', 'present', 'save_features', 'load_features',
            'knn_accuracy', 'pixel_features', 'pixel_knn', 'linear_probe', 'KNNMonitor']
@@ -94,7 +93,7 @@ def _features_array(path) -> np.ndarray:
             shape, _, dtype = (np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0)(f)
         except ValueError as e: raise ValueError(f"{path} is not a .npy file ({e}): pass the .npy file that extract wrote") from e
         if len(shape) != 2 or dtype.kind != 'f' or math.prod(shape) * dtype.itemsize > path.stat().st_size:
-            raise ValueError(f"{path} holds {'x'.join(map(str, shape)) or 'one'} {dtype} values, not rows of features that the file can hold: "
+            raise ValueError(f"{path} holds an array of shape {shape} and type {dtype}, not rows of features that the file can hold: "
                              "pass the .npy file that extract wrote")
     return np.load(path, allow_pickle=False)
 
