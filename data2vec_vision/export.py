@@ -8,6 +8,7 @@ Docs: https://data2vec-vision.github.io/data2vec_vision/export.html.md"""
 from __future__ import annotations
 import json, re
 from pathlib import Path
+import timm, torch
 from torch import nn
 from timm.models.beit import Beit
 from timm.models.vision_transformer import VisionTransformer
@@ -97,8 +98,8 @@ def read_timm_file(path) -> dict:
     from safetensors import SafetensorError, safe_open
     try:
         with safe_open(path, 'pt') as f:
-            meta, names = f.metadata() or {}, list(f.keys())
-            width = f.get_slice('cls_token').get_shape()[-1] if 'cls_token' in names else None
+            meta, shapes = f.metadata() or {}, {n: tuple(f.get_slice(n).get_shape()) for n in f.keys()}
+        names, width = list(shapes), shapes.get('cls_token', (None,))[-1]
         name, kwargs, cfg = meta['timm_model'], json.loads(meta['timm_kwargs']), json.loads(meta.get('pretrained_cfg', '{}'))
     except (OSError, KeyError, ValueError, SafetensorError) as e:
         raise ValueError(f"{path} is not a file that export --format timm or finetune wrote ({type(e).__name__}: {e})") from e
@@ -108,13 +109,19 @@ def read_timm_file(path) -> dict:
     if (kwargs.get('depth'), kwargs.get('embed_dim')) != (depth, width):
         raise ValueError(f"{path}'s metadata claims {kwargs.get('depth')} blocks of width {kwargs.get('embed_dim')}, but its weights hold "
                          f"{depth} blocks of width {width}: it was changed by hand")
-    return dict(model=name, kwargs={'num_classes': 0, **kwargs}, pretrained_cfg=cfg)
+    kwargs = {'num_classes': 0, **kwargs}
+    try:                                                                       # the model the metadata describes, built without memory
+        with torch.device('meta'): claimed = {n: tuple(t.shape) for n, t in timm.create_model(name, **kwargs).state_dict().items()}
+    except Exception as e: raise ValueError(f"{path}'s metadata describes no model timm builds ({type(e).__name__}: {e}): it was changed by hand") from e
+    wrong = [n for n, s in claimed.items() if (n in shapes or n.startswith('head.')) and shapes.get(n) != s]
+    if wrong: raise ValueError(f"{path}'s metadata describes {wrong[0]} as {claimed[wrong[0]]}, but the file holds "
+                               f"{shapes.get(wrong[0], 'none')}: it was changed by hand")
+    return dict(model=name, kwargs=kwargs, pretrained_cfg=cfg)
 
 # %% ../nbs/02b_export.ipynb #bfff70ee
 def load_timm(path,          # a file that `export --format timm` (`save_timm`) or `finetune` wrote
               **kwargs):     # override the file's arguments, e.g. `num_classes=10` for a new head
     "The timm model in `path`, with the pretrained config that timm's `resolve_data_config` reads"
-    import timm
     t = read_timm_file(path)
     return timm.create_model(t['model'], pretrained=True, pretrained_cfg_overlay={**t['pretrained_cfg'], 'file': str(path)}, **{**t['kwargs'], **kwargs})
 
