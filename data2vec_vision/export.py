@@ -64,17 +64,19 @@ def to_timm(model: Data2Vec,          # a pretrained model
     return net
 
 # %% ../nbs/02b_export.ipynb #760fb601
-def timm_pretrained_cfg(model: Data2Vec) -> dict:
+def timm_pretrained_cfg(model: Data2Vec,                 # the model written
+                        img_size: int | None = None) -> dict:   # the side its timm form takes; the model's when None (a classifier fine-tuned at another)
     "What timm's `resolve_data_config` needs to prepare images as this library's evaluation does: the shorter side resized (bicubic), the centred square, ImageNet statistics"
     c = model.config
-    return dict(input_size=(c['in_chans'], c['img_size'], c['img_size']), interpolation='bicubic', crop_pct=1.0, crop_mode='center',
+    side = img_size or c['img_size']
+    return dict(input_size=(c['in_chans'], side, side), interpolation='bicubic', crop_pct=1.0, crop_mode='center',
                 mean=IMAGENET_MEAN[:c['in_chans']], std=IMAGENET_STD[:c['in_chans']])
 
 # %% ../nbs/02b_export.ipynb #65863f45
 def timm_metadata(model: Data2Vec, **kwargs) -> dict:   # `kwargs` override the architecture's, e.g. a classifier's `num_classes`
     "The safetensors metadata of a timm file: model name, arguments (an encoder's head has 0 classes) and pretrained config, as JSON"
     kwargs = {**timm_kwargs(model), 'num_classes': 0, **kwargs}
-    cfg = {**timm_pretrained_cfg(model), 'num_classes': kwargs['num_classes']}   # the file's head: timm drops it when asked for another
+    cfg = {**timm_pretrained_cfg(model, kwargs['img_size']), 'num_classes': kwargs['num_classes']}   # the file's head: timm drops it when asked for another
     return {'timm_model': timm_model_name(model), 'timm_kwargs': json.dumps(kwargs), 'pretrained_cfg': json.dumps(cfg)}
 
 # %% ../nbs/02b_export.ipynb #34463c93

@@ -110,7 +110,7 @@ def save_classifier(learn: Learner,      # from `classifier_learner`, fine-tuned
     from safetensors.torch import save
     vit = learn.model
     state = {k: v.detach().contiguous().cpu() for k, v in vit.state_dict().items()}
-    metadata = {**timm_metadata(model, num_classes=vit.num_classes, global_pool=vit.global_pool),
+    metadata = {**timm_metadata(model, num_classes=vit.num_classes, global_pool=vit.global_pool, img_size=vit.patch_embed.img_size[0]),   # as fine-tuned
                 'classes': json.dumps([str(c) for c in learn.dls.vocab])}
     atomic_save(save(state, metadata=metadata), path)
     return Path(path)
