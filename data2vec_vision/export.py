@@ -116,8 +116,12 @@ def read_timm_file(path) -> dict:
         with torch.device('meta'): claimed = {n: tuple(t.shape) for n, t in timm.create_model(name, **kwargs).state_dict().items()}
     except Exception as e: raise ValueError(f"{path}'s metadata describes no model timm builds ({type(e).__name__}: {e}): it was changed by hand") from e
     wrong = [n for n, s in claimed.items() if (n in shapes or n.startswith('head.')) and shapes.get(n) != s]
-    if wrong: raise ValueError(f"{path}'s metadata describes {wrong[0]} as {claimed[wrong[0]]}, but the file holds "
-                               f"{shapes.get(wrong[0], 'none')}: it was changed by hand")
+    if wrong:
+        n = wrong[0]
+        earlier = (", or it is a classifier that an earlier version's finetune --image-size wrote with its pretrained size: "
+                   "fine-tune it again" if 'pos' in n and kwargs['num_classes'] else '')   # positions of another grid than claimed
+        raise ValueError(f"{path}'s metadata describes {n} as {claimed[n]}, but the file holds {shapes.get(n, 'none')}: "
+                         f"it was changed by hand{earlier}")
     return dict(model=name, kwargs=kwargs, pretrained_cfg=cfg)
 
 # %% ../nbs/02b_export.ipynb #bfff70ee
