@@ -16,7 +16,7 @@ from timm.models.vision_transformer import VisionTransformer
 from data2vec_vision.callback import Data2VecLoss, masked_batch
 from data2vec_vision.masking import MASKS
 from data2vec_vision.precision import compile_model
-from data2vec_vision.export import timm_kwargs
+from data2vec_vision.forms import form_of
 from data2vec_vision.model import Data2Vec
 from data2vec_vision.settings import resolve_settings
 
@@ -55,7 +55,8 @@ def make_step(kind: str, args: dict, images, compiled: bool, bf16: bool):
     "A training step of `kind` ('baseline', 'v1', 'v2') on a fresh model"
     torch.manual_seed(0)
     if kind == 'baseline':
-        vit = VisionTransformer(**{**timm_kwargs(Data2Vec(**args, recipe='v1')), 'num_classes': 0}).to(images.device)
+        c = Data2Vec(**args, recipe='v1').config
+        vit = VisionTransformer(**{**form_of(c).timm_kwargs(c), 'num_classes': 0}).to(images.device)
         if compiled: vit.compile(dynamic=False)
         opt = torch.optim.AdamW(vit.parameters(), lr=1e-4)
         return lambda: baseline_step(vit, opt, images, bf16)

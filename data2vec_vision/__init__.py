@@ -11,8 +11,8 @@ __all__ = []
 __version__ = "0.3.0"
 
 # %% ../nbs/14_package.ipynb #2c92ff0a
-_MODULES = ('beit_encoder', 'callback', 'checkpoint', 'cli', 'data', 'distributed', 'evaluation', 'export', 'files', 'finetune', 'learner', 'masking', 'model', 'official', 'pictures', 'postnorm_encoder', 'precision', 'research_checkpoints',
-            'rules', 'run', 'settings', 'testing', 'tracking', 'transforms')
+_MODULES = ('beit_encoder', 'callback', 'checkpoint', 'cli', 'data', 'distributed', 'evaluation', 'export', 'files', 'finetune', 'forms', 'learner', 'masking', 'model', 'official', 'pictures', 'postnorm_encoder', 'precision', 'research_checkpoints',
+            'rules', 'run', 'settings', 'testing', 'timm_files', 'tracking', 'transforms')
 _NAMES = {   # the names most code needs, and the module each lives in
     'Data2Vec': 'model', 'to_timm': 'export', 'save_timm': 'export', 'load_timm': 'export', 'data2vec_learner': 'learner',
     'Data2VecCallback': 'callback', 'pretrain_dataloaders': 'data', 'sample_images': 'data',

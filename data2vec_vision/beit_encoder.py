@@ -11,11 +11,12 @@ import torch
 import torch.nn.functional as F
 from torch import nn, Tensor
 from timm.layers import DropPath, Mlp, trunc_normal_
-from .encoders import PatchEncoder, attend, drop_path_rates
+import re
+from .encoders import EncoderForm, PatchEncoder, attend, drop_path_rates
 
 # %% auto #0
-__all__ = ['relative_position_index', 'resize_relative_table', 'RelativePositionBias', 'visible_index', 'kept_bias',
-           'RelPosAttention', 'RelPosBlock', 'BeitEncoder']
+__all__ = ['BEIT_FORM', 'relative_position_index', 'resize_relative_table', 'RelativePositionBias', 'visible_index', 'kept_bias',
+           'RelPosAttention', 'RelPosBlock', 'BeitEncoder', 'BeitForm']
 
 # %% ../nbs/02c_beit_encoder.ipynb #586656e4
 @lru_cache(maxsize=16)                           # once per grid, not in every forward pass
@@ -122,12 +123,11 @@ class BeitEncoder(PatchEncoder):
                  abs_pos_embed: bool = False,      # learned absolute positions too
                  mean_pooling: bool = False,       # no final norm; `fc_norm` of the mean patch token pools
                  eps: float = 1e-6):               # LayerNorm epsilon
-        super().__init__(img_size, patch_size, in_chans, embed_dim, drop_rate, abs_pos_embed)
+        super().__init__(img_size, patch_size, in_chans, embed_dim, drop_rate, abs_pos_embed, mean_pooling, eps)
         self.rel_pos_bias = RelativePositionBias(self.grid, num_heads) if rel_pos_bias == 'shared' else None
         self.blocks = nn.ModuleList([RelPosBlock(embed_dim, num_heads, mlp_ratio, self.grid if rel_pos_bias == 'per_block' else None,
                                                  init_values, drop_rate, dp, eps) for dp in drop_path_rates(drop_path_rate, depth)])
-        self.norm = nn.Identity() if mean_pooling else nn.LayerNorm(embed_dim, eps=eps)
-        self.fc_norm = nn.LayerNorm(embed_dim, eps=eps) if mean_pooling else None
+        self.norm = self.final_norm(eps)
         self.reset_parameters()
 
     def reset_parameters(self):
@@ -142,10 +142,6 @@ class BeitEncoder(PatchEncoder):
 
     def block_parts(self, block: RelPosBlock, x: Tensor, **context) -> tuple[Tensor, Tensor]: return block.forward_parts(x, **context)
 
-    def pooled(self, tokens: Tensor) -> Tensor:
-        "An image's feature `[B, D]` from the final tokens: `fc_norm` of the mean patch token (mean pooling), else the CLS token"
-        return self.fc_norm(tokens[:, 1:].mean(1)) if self.fc_norm is not None else tokens[:, 0]
-
     def forward_visible(self, images: Tensor,  # images `[B, C, H, W]`
                         mask: Tensor) -> Tensor:  # `[B, L]`, True where a patch is dropped; the same count in every row
         "Final tokens `[B, 1+L_visible, D]` of the CLS token and the visible patches, encoded among themselves with the relative biases between them"
@@ -156,3 +152,31 @@ class BeitEncoder(PatchEncoder):
         bias = None if self.rel_pos_bias is None else kept_bias(self.rel_pos_bias(grid), keep)   # [B, heads, n, n]
         for block in self.blocks: x, _ = block.forward_parts(x, grid, bias, keep)
         return self.norm(x)
+
+# %% ../nbs/02c_beit_encoder.ipynb #c7607e89
+class BeitForm(EncoderForm):
+    "The BEiT form: `BeitEncoder`, timm's `Beit`, transformers' `Data2VecVisionModel` with its layout of positions"
+    name, title, timm_model, transformers = 'beit', 'BEiT', 'beit_base_patch16_224', True
+
+    def build(self, c: dict) -> BeitEncoder:
+        return BeitEncoder(**self.encoder_args(c), init_values=c['layer_scale'], rel_pos_bias=c['rel_pos_bias'], abs_pos_embed=c['abs_pos_embed'])
+
+    def timm_kwargs(self, c: dict) -> dict:
+        return {**super().timm_kwargs(c), 'use_abs_pos_emb': c['abs_pos_embed'], 'use_rel_pos_bias': c['rel_pos_bias'] == 'per_block',
+                'use_shared_rel_pos_bias': c['rel_pos_bias'] == 'shared'}
+
+    def timm_settings(self, kwargs: dict) -> dict:
+        per_block, shared = kwargs.get('use_rel_pos_bias', False), kwargs.get('use_shared_rel_pos_bias', False)
+        return {**super().timm_settings({'global_pool': 'avg', **kwargs}), 'abs_pos_embed': bool(kwargs.get('use_abs_pos_emb', False)),   # timm's Beit pools by the mean unless told
+                'rel_pos_bias': 'per_block' if per_block else 'shared' if shared else 'none'}
+
+    def to_timm_names(self, state: dict) -> dict: return {re.sub(r'\.attn\.rel_pos_bias\.', '.attn.', k): v for k, v in state.items()}
+
+    def from_timm_names(self, state: dict) -> dict:
+        return {re.sub(r'\.attn\.relative_position_bias_table$', '.attn.rel_pos_bias.relative_position_bias_table', k): v for k, v in state.items()}
+
+    def transformers_config(self, c: dict) -> dict:
+        return dict(use_absolute_position_embeddings=c['abs_pos_embed'], use_relative_position_bias=c['rel_pos_bias'] == 'per_block',
+                    use_shared_relative_position_bias=c['rel_pos_bias'] == 'shared')
+
+BEIT_FORM = BeitForm()

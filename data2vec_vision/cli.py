@@ -43,8 +43,8 @@ def _chosen(argv: list, flag: str, allowed) -> str | None:
     value = getattr(pre.parse_known_args(argv)[0], flag.lstrip('-'))
     return value if value in allowed else None
 
-MODEL_SOURCE = ("A model: a student_{epoch}.pt or checkpoint.pt written by train, a transformers folder, a hub id such as "
-                "facebook/data2vec-vision-base, a BEiT-code .pth or a fairseq data2vec 2.0 .pt.")
+MODEL_SOURCE = ("A model: a student_{epoch}.pt or checkpoint.pt written by train, a file or folder written by export or finetune, "
+                "a transformers or timm folder, a hub id such as facebook/data2vec-vision-base, a BEiT-code .pth or a fairseq data2vec 2.0 .pt.")
 
 def get_parser(argv: list | None = None) -> argparse.ArgumentParser:
     "The parser of `python -m data2vec_vision`; the train help shows the defaults of the `--preset` and `--recipe` in `argv`"
@@ -80,10 +80,10 @@ def get_parser(argv: list | None = None) -> argparse.ArgumentParser:
     add_settings(finetune, FINETUNE_SETTINGS.values(), resolve_command(FINETUNE_SETTINGS, {}))
     export = commands.add_parser('export', help="Write a pretrained encoder for transformers or timm",
                                  description="Write a pretrained encoder as a folder that transformers' Data2VecVisionModel loads "
-                                             "(--format hf), or as the safetensors file timm loads (--format timm)")
+                                             "(--format hf), or as the safetensors file or hub folder timm loads (--format timm)")
     export.add_argument('checkpoint', type=Path, help=MODEL_SOURCE)
-    export.add_argument('--format', choices=('hf', 'timm'), required=True, help="hf: a transformers folder; timm: a safetensors file.")
-    export.add_argument('--out', type=Path, required=True, help="The folder (hf) or file (timm) to write; it must not exist yet.")
+    export.add_argument('--format', choices=('hf', 'timm'), required=True, help="hf: a transformers folder; timm: a safetensors file (--out ending in .safetensors), else a folder in timm's hub layout.")
+    export.add_argument('--out', type=Path, required=True, help="The folder, or the timm file, to write; it must not exist yet.")
     export.add_argument('--teacher', action='store_true', help="Write the EMA teacher (in checkpoint.pt) instead of the student.")
     export.add_argument('--push-to-hub', metavar='REPO_ID', help="Then upload what was written to this Hugging Face hub repository "
                                                                 "(owner/name; made if it does not exist), as the logged-in user.")
@@ -307,12 +307,15 @@ def export(args: argparse.Namespace) -> Path:
     fresh_output(args.out)
     if args.push_to_hub and not is_hub_id(args.push_to_hub):
         raise ValueError(f"--push-to-hub {args.push_to_hub}: a hub repository is named owner/name, e.g. my-name/my-encoder")
+    if args.push_to_hub and args.out.suffix == '.safetensors':
+        raise ValueError(f"--push-to-hub with --out {args.out}: the hub loads a timm model from a folder (config.json beside the weights); "
+                         f"give --out without .safetensors")
     model = _load(args.checkpoint, args.teacher)
     if args.format == 'hf':
         save_hf(model, args.out, teacher=args.teacher, card=model_card(model, args.push_to_hub or args.out, *run_record(args.checkpoint)))
         print(f"Wrote {args.out}.\nLoad it with: {hf_load_line(model, args.out)}")
     else:
-        save_timm(model, args.out, teacher=args.teacher)
+        save_timm(model, args.out, teacher=args.teacher, card=model_card(model, args.push_to_hub or args.out, *run_record(args.checkpoint), library='timm'))
         print(f"Wrote {args.out}.\nLoad it with: data2vec_vision.load_timm({str(args.out)!r})\nor with timm alone: {timm_load_line(args.out)}")
     if args.push_to_hub: print(f"Pushed to {push_to_hub(args.out, args.push_to_hub)}")
     return args.out

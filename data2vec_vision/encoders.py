@@ -15,8 +15,8 @@ from timm.models.vision_transformer import Attention, Block
 from .settings import SETTINGS
 
 # %% auto #0
-__all__ = ['TARGET_LAYERS', 'attend', 'timm_qkv', 'timm_attention', 'block_forward', 'drop_path_rates', 'PatchEncoder',
-           'ViTEncoder']
+__all__ = ['TARGET_LAYERS', 'VIT_FORM', 'attend', 'timm_qkv', 'timm_attention', 'block_forward', 'drop_path_rates',
+           'PatchEncoder', 'ViTEncoder', 'EncoderForm', 'ViTForm']
 
 # %% ../nbs/02a_encoders.ipynb #e016ff4a
 def attend(q: Tensor, k: Tensor, v: Tensor,    # queries, keys and values `[B, heads, N, d]`
@@ -67,7 +67,9 @@ class PatchEncoder(nn.Module):
                  in_chans: int,         # image channels
                  embed_dim: int,        # token width D
                  drop_rate: float,      # dropout after the positions
-                 abs_pos_embed: bool):  # learned absolute positions `pos_embed` for the CLS token and the patches
+                 abs_pos_embed: bool,   # learned absolute positions `pos_embed` for the CLS token and the patches
+                 mean_pooling: bool = False,  # pool by `fc_norm`, a LayerNorm of the mean patch token (a form then has no final norm)
+                 eps: float = 1e-6):    # epsilon of `fc_norm`
         super().__init__()
         if img_size % patch_size:
             raise ValueError(f"img_size {img_size} is not divisible by patch_size {patch_size}: "
@@ -77,6 +79,20 @@ class PatchEncoder(nn.Module):
         self.cls_token = nn.Parameter(torch.zeros(1, 1, embed_dim))
         self.pos_embed = nn.Parameter(torch.zeros(1, 1 + self.grid[0] * self.grid[1], embed_dim)) if abs_pos_embed else None
         self.pos_drop = nn.Dropout(drop_rate)
+        self.fc_norm = nn.LayerNorm(embed_dim, eps=eps) if mean_pooling else None
+
+    def final_norm(self, eps: float) -> nn.Module:
+        "The norm after the last block: none where `fc_norm` pools, else a LayerNorm"
+        return nn.Identity() if self.fc_norm is not None else nn.LayerNorm(self.embed_dim, eps=eps)
+
+    def mean_pooled(self, tokens: Tensor) -> Tensor:
+        "An image's feature `[B, D]` from the final tokens `[B, 1+L, D]`: the mean patch token, through `fc_norm` where the form pools with it"
+        x = tokens[:, 1:].mean(1)
+        return x if self.fc_norm is None else self.fc_norm(x)
+
+    def pooled(self, tokens: Tensor) -> Tensor:
+        "An image's feature `[B, D]` as timm pools it: `mean_pooled` where the encoder has `fc_norm`, else the CLS token"
+        return self.mean_pooled(tokens) if self.fc_norm is not None else tokens[:, 0]
 
     def init_linears(self):
         "Every linear layer's weight from a truncated N(0, 0.02), its bias (where it has one) zero, as all three forms start"
@@ -153,14 +169,15 @@ class ViTEncoder(PatchEncoder):
                  mlp_ratio: float = 4.,      # FFN hidden width / D
                  drop_rate: float = 0.,      # dropout after the position embedding and in the blocks
                  drop_path_rate: float = 0., # stochastic depth, rising linearly to this over the blocks
-                 init_values: float | None = None,  # layer scale initial value; None for no layer scale
+                 init_values: float | None = None,  # layer scale initial value; None (or 0) for no layer scale
+                 mean_pooling: bool = False, # no final norm; `fc_norm` of the mean patch token pools (timm's `global_pool='avg'`)
                  eps: float = 1e-6):         # LayerNorm epsilon
-        super().__init__(img_size, patch_size, in_chans, embed_dim, drop_rate, abs_pos_embed=True)
+        super().__init__(img_size, patch_size, in_chans, embed_dim, drop_rate, abs_pos_embed=True, mean_pooling=mean_pooling, eps=eps)
         self.blocks = nn.ModuleList([
             Block(embed_dim, num_heads, mlp_ratio, qkv_bias=True, proj_drop=drop_rate, attn_drop=drop_rate,
                   init_values=init_values, drop_path=dp, norm_layer=partial(nn.LayerNorm, eps=eps))
             for dp in drop_path_rates(drop_path_rate, depth)])
-        self.norm = nn.LayerNorm(embed_dim, eps=eps)
+        self.norm = self.final_norm(eps)
         self.reset_parameters()
 
     def reset_parameters(self):
@@ -168,3 +185,62 @@ class ViTEncoder(PatchEncoder):
         trunc_normal_(self.pos_embed, std=0.02)
         nn.init.normal_(self.cls_token, std=1e-6)
         self.init_linears()
+
+# %% ../nbs/02a_encoders.ipynb #9ff26947
+class EncoderForm:
+    "What one encoder form knows of itself; the base holds what the ViT-like forms share, a form overrides what differs"
+    name = ''                  # the `encoder` setting that chooses the form
+    title = ''                 # how a model card names it
+    timm_model = None          # the `timm.create_model` name whose class holds the form; None where timm has none
+    transformers = False       # whether transformers' `Data2VecVisionModel` holds it
+    attention_maps = False     # whether `cls_attention` draws its attention
+
+    def encoder_args(self, c: dict) -> dict:
+        "The constructor arguments every form takes, from resolved model settings `c`"
+        return dict(img_size=c['img_size'], patch_size=c['patch_size'], in_chans=c['in_chans'], embed_dim=c['embed_dim'], depth=c['depth'],
+                    num_heads=c['num_heads'], mlp_ratio=c['mlp_ratio'], drop_rate=c['dropout'], drop_path_rate=c['drop_path'],
+                    mean_pooling=c['mean_pooling'], eps=c['layer_norm_eps'])
+
+    def build(self, c: dict) -> PatchEncoder: raise NotImplementedError
+
+    def refuse(self, what: str):
+        raise ValueError(f"{what} has no model of the {self.name} encoder form ({self.title}): use this model through data2vec_vision "
+                         "(features, extract, evaluate, train --init), or pretrain a model of the vit or beit form")
+
+    def timm_kwargs(self, c: dict) -> dict:
+        "The arguments of `timm.create_model(self.timm_model, ...)` that give the encoder of settings `c`"
+        if self.timm_model is None: self.refuse('timm')
+        return dict(img_size=c['img_size'], patch_size=c['patch_size'], in_chans=c['in_chans'], embed_dim=c['embed_dim'], depth=c['depth'],
+                    num_heads=c['num_heads'], mlp_ratio=c['mlp_ratio'], init_values=float(c['layer_scale']),   # 0.0, never None: timm drops a None
+                    global_pool='avg' if c['mean_pooling'] else 'token')
+
+    def timm_settings(self, kwargs: dict) -> dict:
+        "The model settings a timm file's arguments `kwargs` (as `timm_kwargs` writes them) describe"
+        return dict(img_size=kwargs['img_size'], patch_size=kwargs['patch_size'], in_chans=kwargs.get('in_chans', 3), embed_dim=kwargs['embed_dim'],
+                    depth=kwargs['depth'], num_heads=kwargs['num_heads'], mlp_ratio=kwargs.get('mlp_ratio', 4.0),
+                    layer_scale=float(kwargs.get('init_values') or 0.0), encoder=self.name, mean_pooling=kwargs.get('global_pool') == 'avg',
+                    layer_norm_eps=1e-6)                                       # timm's LayerNorms
+
+    def to_timm_names(self, state: dict) -> dict:
+        "The encoder's weights `state` under the names of its timm class"
+        return dict(state)
+
+    def from_timm_names(self, state: dict) -> dict:
+        "The weights of its timm class under the encoder's names"
+        return dict(state)
+
+    def transformers_config(self, c: dict) -> dict:
+        "What transformers' `Data2VecVisionConfig` says of the form's layout, for settings `c`"
+        self.refuse('transformers')
+
+# %% ../nbs/02a_encoders.ipynb #2ece3e21
+class ViTForm(EncoderForm):
+    "timm's ViT: `ViTEncoder`, timm's `VisionTransformer`, transformers' layout with absolute positions"
+    name, title, timm_model, transformers, attention_maps = 'vit', 'timm ViT', 'vit_base_patch16_224', True, True
+
+    def build(self, c: dict) -> ViTEncoder: return ViTEncoder(**self.encoder_args(c), init_values=c['layer_scale'])
+
+    def transformers_config(self, c: dict) -> dict:
+        return dict(use_absolute_position_embeddings=True, use_relative_position_bias=False, use_shared_relative_position_bias=False)
+
+VIT_FORM = ViTForm()

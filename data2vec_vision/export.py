@@ -10,53 +10,31 @@ import json, re
 from pathlib import Path
 import timm, torch
 from torch import nn
-from timm.models.beit import Beit
-from timm.models.vision_transformer import VisionTransformer
 from .model import Data2Vec
 from .checkpoint import atomic_save
-from .official import HEAD_FILE, HF_NAMES, OBJECTIVE, QKV, name_rules, renamed
+from .forms import form_of
+from .timm_files import read_timm_file, read_timm_folder
+from .official import HEAD_FILE, HF_NAMES, OBJECTIVE, QKV, is_hub_id, name_rules, renamed
 from .transforms import IMAGENET_MEAN, IMAGENET_STD
 from . import __version__
 
 # %% auto #0
-__all__ = ['TIMM_MODELS', 'TIMM_ARGS', 'TIMM_CFG', 'VIT_NAMES', 'timm_model_name', 'timm_kwargs', 'encoder_state_dict', 'to_timm',
-           'timm_pretrained_cfg', 'timm_metadata', 'save_timm', 'read_timm_file', 'load_timm', 'timm_load_line',
-           'hf_config', 'hf_state', 'hf_preprocessor', 'hf_load_line', 'model_card', 'save_hf', 'push_to_hub']
-
-# %% ../nbs/02b_export.ipynb #5574df9f
-TIMM_MODELS = dict(vit='vit_base_patch16_224', beit='beit_base_patch16_224')   # a `timm.create_model` name of each form's class
-
-def timm_model_name(model: Data2Vec) -> str:
-    "The `timm.create_model` name whose class takes `model`'s encoder"
-    if model.config['encoder'] not in TIMM_MODELS:
-        raise ValueError("timm has no post-norm ViT such as data2vec 2.0's encoder (encoder='data2vec2'): use this model through "
-                         "data2vec_vision (features, extract, evaluate, train --init), or pretrain a model of the vit or beit form for timm")
-    return TIMM_MODELS[model.config['encoder']]
-
-# %% ../nbs/02b_export.ipynb #78bb163f
-def timm_kwargs(model: Data2Vec) -> dict:
-    "The arguments of timm's `VisionTransformer` (ViT form) or `Beit` (BEiT form), and of `timm.create_model`, that give `model`'s encoder"
-    timm_model_name(model)                                                     # refuses a form timm does not have
-    c = model.config
-    kwargs = dict(img_size=c['img_size'], patch_size=c['patch_size'], in_chans=c['in_chans'], embed_dim=c['embed_dim'],
-                  depth=c['depth'], num_heads=c['num_heads'], mlp_ratio=c['mlp_ratio'], init_values=c['layer_scale'] or None)
-    if c['encoder'] == 'beit':
-        kwargs.update(use_abs_pos_emb=c['abs_pos_embed'], use_rel_pos_bias=c['rel_pos_bias'] == 'per_block',
-                      use_shared_rel_pos_bias=c['rel_pos_bias'] == 'shared', global_pool='avg' if c['mean_pooling'] else 'token')
-    return kwargs
+__all__ = ['VIT_NAMES', 'encoder_state_dict', 'to_timm', 'timm_pretrained_cfg', 'timm_metadata', 'write_timm', 'save_timm',
+           'load_timm', 'timm_folder_load_line', 'timm_load_line', 'hf_config', 'hf_state', 'hf_preprocessor',
+           'hf_load_line', 'model_card', 'save_hf', 'push_to_hub']
 
 # %% ../nbs/02b_export.ipynb #e4a3376c
 def encoder_state_dict(model: Data2Vec, teacher: bool = False) -> dict:
-    "The student's (or teacher's) weights under timm's names"
-    state = (model.teacher if teacher else model.student).state_dict()
-    return {re.sub(r'\.attn\.rel_pos_bias\.', '.attn.', k): v for k, v in state.items()}   # timm's Beit keeps a block's own table in its attention
+    "The student's (or teacher's) weights under the names of its form's timm class"
+    return form_of(model.config).to_timm_names((model.teacher if teacher else model.student).state_dict())
 
 # %% ../nbs/02b_export.ipynb #48499984
 def to_timm(model: Data2Vec,          # a pretrained model
             teacher: bool = False,    # export the EMA teacher instead of the student
             **kwargs) -> nn.Module:   # passed to timm's class, e.g. `num_classes=10`
-    "The encoder as a timm `VisionTransformer` (ViT form) or `Beit` (BEiT form) with the same weights"
-    net = (Beit if model.config['encoder'] == 'beit' else VisionTransformer)(**{**timm_kwargs(model), 'num_classes': 0, **kwargs})
+    "The encoder as the timm model of its form (a `VisionTransformer`, or `Beit` for the BEiT form) with the same weights"
+    form = form_of(model.config)
+    net = timm.create_model(form.timm_model, **{**form.timm_kwargs(model.config), 'num_classes': 0, **kwargs})   # as timm alone builds it
     unused = [n for n in ('norm', 'fc_norm') if isinstance(getattr(net, n), nn.Identity)]   # the norm timm's pooling does without
     state = {k: v for k, v in encoder_state_dict(model, teacher).items() if k.split('.')[0] not in unused}
     missing, unexpected = net.load_state_dict(state, strict=False)
@@ -65,75 +43,78 @@ def to_timm(model: Data2Vec,          # a pretrained model
 
 # %% ../nbs/02b_export.ipynb #760fb601
 def timm_pretrained_cfg(model: Data2Vec,                 # the model written
-                        img_size: int | None = None) -> dict:   # the side its timm form takes; the model's when None (a classifier fine-tuned at another)
-    "What timm's `resolve_data_config` needs to prepare images as this library's evaluation does: the shorter side resized (bicubic), the centred square, ImageNet statistics"
+                        img_size: int | None = None,     # the side its timm form takes; the model's when None (a classifier fine-tuned at another)
+                        classes: list | None = None) -> dict:   # a classifier's class names, in the order of its outputs
+    "timm's pretrained config of the model: what `resolve_data_config` needs to prepare images as this library's evaluation does (the shorter side resized, bicubic, the centred square, ImageNet statistics), what the model is, and a classifier's `label_names`"
     c = model.config
     side = img_size or c['img_size']
+    what = (f"data2vec_vision {__version__}: a {form_of(c).title} of {c['depth']} blocks of width {c['embed_dim']} pretrained by "
+            f"{'data2vec 2.0' if c['recipe'] == 'v2' else 'data2vec'}" + (f", fine-tuned on {len(classes)} classes" if classes else ''))
     return dict(input_size=(c['in_chans'], side, side), interpolation='bicubic', crop_pct=1.0, crop_mode='center',
-                mean=IMAGENET_MEAN[:c['in_chans']], std=IMAGENET_STD[:c['in_chans']])
+                mean=IMAGENET_MEAN[:c['in_chans']], std=IMAGENET_STD[:c['in_chans']],
+                hf_hub_id=None, tag=None, description=what,                    # this model, not the timm model whose class it borrows
+                **({'label_names': [str(n) for n in classes]} if classes else {}))
 
 # %% ../nbs/02b_export.ipynb #65863f45
-def timm_metadata(model: Data2Vec, **kwargs) -> dict:   # `kwargs` override the architecture's, e.g. a classifier's `num_classes`
-    "The safetensors metadata of a timm file: model name, arguments (an encoder's head has 0 classes) and pretrained config, as JSON"
-    kwargs = {**timm_kwargs(model), 'num_classes': 0, **kwargs}
-    cfg = {**timm_pretrained_cfg(model, kwargs['img_size']), 'num_classes': kwargs['num_classes']}   # the file's head: timm drops it when asked for another
-    return {'timm_model': timm_model_name(model), 'timm_kwargs': json.dumps(kwargs), 'pretrained_cfg': json.dumps(cfg)}
+def timm_metadata(model: Data2Vec,               # the pretrained model (its form and architecture)
+                  classes: list | None = None,    # a classifier's class names; None for an encoder (0 classes)
+                  **kwargs) -> dict:              # override the architecture's, e.g. a classifier's `global_pool`, `img_size`
+    "What describes a timm file or folder: the model name, its arguments and its pretrained config"
+    form = form_of(model.config)
+    kwargs = {**form.timm_kwargs(model.config), 'num_classes': len(classes or ()), **kwargs}
+    cfg = {**timm_pretrained_cfg(model, kwargs['img_size'], classes), 'num_classes': kwargs['num_classes']}   # the file's head: timm drops it when asked for another
+    return dict(model=form.timm_model, kwargs=kwargs, pretrained_cfg=cfg)
 
 # %% ../nbs/02b_export.ipynb #34463c93
-def save_timm(model: Data2Vec,        # a pretrained model
-              path,                   # file to write, e.g. 'encoder.safetensors'
-              teacher: bool = False) -> Path:  # save the EMA teacher instead of the student
-    "Save the encoder as a safetensors file that `load_timm(path)`, or timm alone as `timm_load_line(path)` writes it, loads"
+def write_timm(state: dict,          # timm weights, e.g. `encoder_state_dict(model)` or a fine-tuned classifier's
+               t: dict,              # their description, from `timm_metadata`
+               path,                 # a file ending in .safetensors, else a folder
+               card: str | None = None) -> Path:   # a folder's README.md (model card); none when None
+    "Write timm weights as a safetensors file with `t` in its metadata, or as a folder in timm's hub layout (`config.json`, `model.safetensors`)"
     from safetensors.torch import save
-    state = {k: v.contiguous() for k, v in encoder_state_dict(model, teacher).items()}
-    atomic_save(save(state, metadata=timm_metadata(model)), path)
-    return Path(path)
+    state, path = {k: v.detach().contiguous().cpu() for k, v in state.items()}, Path(path)
+    if path.suffix == '.safetensors':
+        meta = {'timm_model': t['model'], 'timm_kwargs': json.dumps(t['kwargs']), 'pretrained_cfg': json.dumps(t['pretrained_cfg'])}
+        atomic_save(save(state, metadata=meta), path)
+        return path
+    kwargs, cfg = dict(t['kwargs']), dict(t['pretrained_cfg'])
+    labels, classes = cfg.pop('label_names', None), kwargs.pop('num_classes')
+    config = dict(architecture=t['model'], num_classes=classes, num_features=kwargs['embed_dim'], global_pool=kwargs['global_pool'],
+                  model_args=kwargs, pretrained_cfg=cfg, **({'label_names': labels} if labels else {}))
+    atomic_save(save(state, metadata={'format': 'pt'}), path/'model.safetensors')
+    atomic_save(json.dumps(config, indent=2), path/'config.json')
+    if card: atomic_save(card, path/'README.md')
+    return path
 
-# %% ../nbs/02b_export.ipynb #3c63180f
-TIMM_ARGS = {'img_size', 'patch_size', 'in_chans', 'embed_dim', 'depth', 'num_heads', 'mlp_ratio', 'init_values', 'use_abs_pos_emb',
-             'use_rel_pos_bias', 'use_shared_rel_pos_bias', 'global_pool', 'num_classes'}   # what `timm_metadata` writes
-
-TIMM_CFG = {'input_size', 'interpolation', 'crop_pct', 'crop_mode', 'mean', 'std', 'num_classes'}
-
-def read_timm_file(path) -> dict:
-    "The model name, arguments and pretrained config in a file that `save_timm` or `finetune` wrote, checked against its weights"
-    from safetensors import SafetensorError, safe_open
-    try:
-        with safe_open(path, 'pt') as f:
-            meta, shapes = f.metadata() or {}, {n: tuple(f.get_slice(n).get_shape()) for n in f.keys()}
-        names, width = list(shapes), shapes.get('cls_token', (None,))[-1]
-        name, kwargs, cfg = meta['timm_model'], json.loads(meta['timm_kwargs']), json.loads(meta.get('pretrained_cfg', '{}'))
-    except (OSError, KeyError, ValueError, SafetensorError) as e:
-        raise ValueError(f"{path} is not a file that export --format timm or finetune wrote ({type(e).__name__}: {e})") from e
-    if name not in TIMM_MODELS.values() or not (isinstance(kwargs, dict) and isinstance(cfg, dict)) or set(kwargs) - TIMM_ARGS or set(cfg) - TIMM_CFG:
-        raise ValueError(f"{path}'s metadata names a model or settings that export --format timm and finetune never write: it was changed by hand")
-    depth = len({n.split('.')[1] for n in names if n.startswith('blocks.')})
-    if (kwargs.get('depth'), kwargs.get('embed_dim')) != (depth, width):
-        raise ValueError(f"{path}'s metadata claims {kwargs.get('depth')} blocks of width {kwargs.get('embed_dim')}, but its weights hold "
-                         f"{depth} blocks of width {width}: it was changed by hand")
-    kwargs = {'num_classes': 0, **kwargs}
-    try:                                                                       # the model the metadata describes, built without memory
-        with torch.device('meta'): claimed = {n: tuple(t.shape) for n, t in timm.create_model(name, **kwargs).state_dict().items()}
-    except Exception as e: raise ValueError(f"{path}'s metadata describes no model timm builds ({type(e).__name__}: {e}): it was changed by hand") from e
-    wrong = [n for n, s in claimed.items() if (n in shapes or n.startswith('head.')) and shapes.get(n) != s]
-    if wrong:
-        n = wrong[0]
-        earlier = (", or it is a classifier that an earlier version's finetune --image-size wrote with its pretrained size: "
-                   "fine-tune it again" if 'pos' in n and kwargs['num_classes'] else '')   # positions of another grid than claimed
-        raise ValueError(f"{path}'s metadata describes {n} as {claimed[n]}, but the file holds {shapes.get(n, 'none')}: "
-                         f"it was changed by hand{earlier}")
-    return dict(model=name, kwargs=kwargs, pretrained_cfg=cfg)
+# %% ../nbs/02b_export.ipynb #808cd0d0
+def save_timm(model: Data2Vec,        # a pretrained model
+              path,                   # a file ending in .safetensors (e.g. 'encoder.safetensors'), else a folder in timm's hub layout
+              teacher: bool = False,  # save the EMA teacher instead of the student
+              card: str | None = None) -> Path:  # a folder's model card; `model_card(model, path, library='timm')` when None
+    "Save the encoder for timm: a file that `load_timm(path)` (or timm alone, as `timm_load_line(path)` writes it) loads, or a folder that `timm.create_model('local-dir:FOLDER', pretrained=True)` loads"
+    is_file = Path(path).suffix == '.safetensors'
+    return write_timm(encoder_state_dict(model, teacher), timm_metadata(model), path, None if is_file else card or model_card(model, path, library='timm'))
 
 # %% ../nbs/02b_export.ipynb #bfff70ee
-def load_timm(path,          # a file that `export --format timm` (`save_timm`) or `finetune` wrote
-              **kwargs):     # override the file's arguments, e.g. `num_classes=10` for a new head
-    "The timm model in `path`, with the pretrained config that timm's `resolve_data_config` reads"
+def load_timm(path,          # a file or folder that `export --format timm` (`save_timm`) or `finetune` wrote
+              **kwargs):     # override its arguments, e.g. `num_classes=10` for a new head
+    "The timm model in `path`, checked first, with the pretrained config that timm's `resolve_data_config` reads"
+    if Path(path).is_dir():
+        read_timm_folder(path)
+        return timm.create_model(f'local-dir:{path}', pretrained=True, **kwargs)
     t = read_timm_file(path)
     return timm.create_model(t['model'], pretrained=True, pretrained_cfg_overlay={**t['pretrained_cfg'], 'file': str(path)}, **{**t['kwargs'], **kwargs})
 
 # %% ../nbs/02b_export.ipynb #9337f8ae
+def timm_folder_load_line(folder) -> str:
+    "The line of Python that loads a timm folder, local or (named `owner/name`) on the hub, with timm alone"
+    return f"timm.create_model({('hf-hub:' if is_hub_id(folder) else 'local-dir:') + str(folder)!r}, pretrained=True)"
+
 def timm_load_line(path) -> str:
     "The line of Python that loads `path` with timm alone: `load_timm`'s call, written out"
+    if Path(path).is_dir():
+        read_timm_folder(path)
+        return timm_folder_load_line(path)
     t = read_timm_file(path)
     overlay = ', '.join(f'{k}={v!r}' for k, v in {**t['pretrained_cfg'], 'file': str(path)}.items())
     return f"timm.create_model({t['model']!r}, pretrained=True, pretrained_cfg_overlay=dict({overlay}), " + ', '.join(f'{k}={v!r}' for k, v in t['kwargs'].items()) + ')'
@@ -141,19 +122,12 @@ def timm_load_line(path) -> str:
 # %% ../nbs/02b_export.ipynb #372d1886
 def hf_config(c: dict) -> dict:   # a model's `config`
     "The transformers `Data2VecVisionConfig` (as a dict) of the encoder a `Data2Vec` of config `c` has"
-    if c['encoder'] not in ('vit', 'beit'):
-        raise ValueError("transformers has no post-norm ViT such as data2vec 2.0's encoder (encoder='data2vec2'): use this model "
-                         "through data2vec_vision (features, extract, evaluate, train --init), or pretrain a model of the vit or beit form")
-    beit = c['encoder'] == 'beit'
-    return dict(model_type='data2vec-vision', architectures=['Data2VecVisionModel'], hidden_size=c['embed_dim'],
+    layout = form_of(c).transformers_config(c)                                 # refuses a form transformers does not have
+    return dict(**layout, model_type='data2vec-vision', architectures=['Data2VecVisionModel'], hidden_size=c['embed_dim'],
                 num_hidden_layers=c['depth'], num_attention_heads=c['num_heads'], intermediate_size=int(c['embed_dim'] * c['mlp_ratio']),
                 hidden_act='gelu', layer_norm_eps=c['layer_norm_eps'], image_size=c['img_size'], patch_size=c['patch_size'],
-                num_channels=c['in_chans'], use_mask_token=c['recipe'] == 'v1',
-                use_absolute_position_embeddings=c['abs_pos_embed'] if beit else True,
-                use_relative_position_bias=beit and c['rel_pos_bias'] == 'per_block',
-                use_shared_relative_position_bias=beit and c['rel_pos_bias'] == 'shared',
-                layer_scale_init_value=float(c['layer_scale']), drop_path_rate=0.0,
-                use_mean_pooling=bool(c['mean_pooling']) if beit else False)
+                num_channels=c['in_chans'], use_mask_token=c['recipe'] == 'v1', layer_scale_init_value=float(c['layer_scale']),
+                drop_path_rate=0.0, use_mean_pooling=bool(c['mean_pooling']))
 
 # %% ../nbs/02b_export.ipynb #81e33f50
 VIT_NAMES = {'blocks.{i}.ls1.gamma': 'blocks.{i}.gamma_1', 'blocks.{i}.ls2.gamma': 'blocks.{i}.gamma_2'}   # timm ViT -> BEiT names
@@ -191,14 +165,15 @@ def hf_load_line(model: Data2Vec, folder) -> str:
     return f"transformers.Data2VecVisionModel.from_pretrained({str(folder)!r}{pooler})"
 
 def model_card(model: Data2Vec,              # the model written
-               folder,                       # where it is written
+               folder,                       # where it is written, or the hub repository it goes to
                settings: dict | None = None, # the run's settings (its config.yaml), when known
-               last_epoch: dict | None = None) -> str:   # the last row of the run's log.csv, when known
+               last_epoch: dict | None = None,   # the last row of the run's log.csv, when known
+               library: str = 'transformers') -> str:   # which library's folder it describes: 'transformers' or 'timm'
     "A hub model card (README.md): what the model is, how it was trained and measured, and how to load it"
     c = model.config
-    form = dict(vit='timm ViT', beit='BEiT').get(c['encoder'], c['encoder'])
+    form = form_of(c).title
     recipe = 'data2vec 2.0' if c['recipe'] == 'v2' else 'data2vec'
-    lines = ['---', 'library_name: transformers', 'pipeline_tag: image-feature-extraction',
+    lines = ['---', f'library_name: {library}', 'pipeline_tag: image-feature-extraction',
              'tags: [data2vec, vision, self-supervised-learning, data2vec_vision]', '---', '', '# A data2vec vision encoder', '',
              f"A Vision Transformer of the {form} form ({c['depth']} blocks of width {c['embed_dim']}, {c['num_heads']} heads, patches of "
              f"{c['patch_size']} px, images of {c['img_size']} px) pretrained without labels by {recipe}, with "
@@ -207,9 +182,14 @@ def model_card(model: Data2Vec,              # the model written
                            *[f'| {k} | {v} |' for k, v in settings.items()], '']
     if last_epoch: lines += ['## At the end of training', '', '| ' + ' | '.join(last_epoch) + ' |', '|' + ' --- |' * len(last_epoch),
                              '| ' + ' | '.join(map(str, last_epoch.values())) + ' |', '']
-    lines += ['## Use', '', '```python', 'import transformers', f"processor = transformers.AutoImageProcessor.from_pretrained({str(folder)!r})",
-              f'model = {hf_load_line(model, folder)}', "features = model(**processor(images=image, return_tensors='pt')).last_hidden_state[:, 1:]",
-              '```', '']
+    if library == 'timm':
+        use = ['import timm', f'model = {timm_folder_load_line(folder)}.eval()',
+               'transform = timm.data.create_transform(**timm.data.resolve_data_config(model=model))',
+               'features = model.forward_features(transform(image)[None])[:, 1:]']
+    else:
+        use = ['import transformers', f"processor = transformers.AutoImageProcessor.from_pretrained({str(folder)!r})",
+               f'model = {hf_load_line(model, folder)}', "features = model(**processor(images=image, return_tensors='pt')).last_hidden_state[:, 1:]"]
+    lines += ['## Use', '', '```python', *use, '```', '']
     return '\n'.join(lines)
 
 # %% ../nbs/02b_export.ipynb #45b2de0f

@@ -6,7 +6,7 @@ Docs: https://data2vec-vision.github.io/data2vec_vision/finetune.html.md"""
 
 # %% ../nbs/10_finetune.ipynb #cff29fe7
 from __future__ import annotations
-import copy, json
+import copy
 from pathlib import Path
 from functools import partial
 from fastai.callback.training import GradientClip
@@ -21,9 +21,8 @@ from torch import nn
 from .data import ImageFolder, default_workers, eval_transforms, labeled_split, pretrain_transforms
 from .learner import NoWeightDecay
 from .precision import precision_callbacks, resolve_precision
-from .export import timm_metadata, to_timm
+from .export import timm_metadata, to_timm, write_timm
 from .model import Data2Vec, init_from
-from .checkpoint import atomic_save
 from .official import read_official_head
 from .settings import FINETUNE_SETTINGS
 from .tracking import plain_when_piped
@@ -105,15 +104,11 @@ def fine_tune_vit(learn: Learner,         # from `classifier_learner`
 # %% ../nbs/10_finetune.ipynb #961f2937
 def save_classifier(learn: Learner,      # from `classifier_learner`, fine-tuned
                     model: Data2Vec,     # the pretrained model it started from (for the architecture)
-                    path) -> Path:       # file to write, e.g. 'classifier.safetensors'
-    "Save the classifier as a safetensors file that `load_timm(path)` loads (or timm alone, as `timm_load_line(path)` writes it); its class names in the metadata"
-    from safetensors.torch import save
+                    path) -> Path:       # a file ending in .safetensors (e.g. 'classifier.safetensors'), else a folder
+    "Save the classifier for timm, a file or a folder that `load_timm(path)` loads (or timm alone, as `timm_load_line(path)` writes it); its class names as timm's `label_names`"
     vit = learn.model
-    state = {k: v.detach().contiguous().cpu() for k, v in vit.state_dict().items()}
-    metadata = {**timm_metadata(model, num_classes=vit.num_classes, global_pool=vit.global_pool, img_size=vit.patch_embed.img_size[0]),   # as fine-tuned
-                'classes': json.dumps([str(c) for c in learn.dls.vocab])}
-    atomic_save(save(state, metadata=metadata), path)
-    return Path(path)
+    t = timm_metadata(model, classes=list(learn.dls.vocab), global_pool=vit.global_pool, img_size=vit.patch_embed.img_size[0])   # as fine-tuned
+    return write_timm(vit.state_dict(), t, path)
 
 # %% ../nbs/10_finetune.ipynb #18960774
 def official_classifier(source) -> nn.Module:   # a fine-tuned transformers folder, hub id, or BEiT-code .pth

@@ -13,9 +13,8 @@ from torch import nn, Tensor
 from fastcore.basics import patch
 from timm.layers import resample_abs_pos_embed, trunc_normal_
 from .checkpoint import CHECKPOINT_FORMAT, atomic_save, is_ours, load_checkpoint
-from .encoders import ViTEncoder
-from .beit_encoder import BeitEncoder, resize_relative_table
-from .postnorm_encoder import PostNormEncoder
+from .beit_encoder import resize_relative_table
+from .forms import form_of
 from .official import read_official
 from .settings import FEATURE_SETTINGS, SETTINGS, resolve_settings
 from .transforms import JoinPatchSequence, PatchesToSequence, ViTPatchesTransform
@@ -126,7 +125,7 @@ class Data2Vec(nn.Module):
                  encoder: str | None = None,      # 'vit' (timm's ViT), 'beit' (the official data2vec models') or 'data2vec2' (data2vec 2.0's)
                  rel_pos_bias: str | None = None, # BEiT form: relative position bias 'shared', 'per_block' or 'none'
                  abs_pos_embed: bool | None = None,  # BEiT form: learned absolute positions too
-                 mean_pooling: bool | None = None,   # BEiT form: no final norm, mean pooling with its own LayerNorm
+                 mean_pooling: bool | None = None,   # no final norm; an image's feature is `fc_norm` (a LayerNorm) of its mean patch token
                  layer_norm_eps: float | None = None,  # LayerNorm epsilon of the encoder
                  k: int | None = None,            # number of top blocks averaged into the targets; half of `depth` when None
                  target_layer: str | None = None, # per-block target: 'block' output or 'ffn' output before the residual
@@ -150,11 +149,7 @@ class Data2Vec(nn.Module):
                                          target_norm=target_norm, final_norm=final_norm, recipe=recipe, decoder_dim=decoder_dim,
                                          decoder_layers=decoder_layers, decoder_groups=decoder_groups, recon_weight=recon_weight, colour=colour,
                                          background=background, preset=preset)
-        shape = (c['img_size'], c['patch_size'], c['in_chans'], c['embed_dim'], c['depth'], c['num_heads'], c['mlp_ratio'],
-                 c['dropout'], c['drop_path'], c['layer_scale'] or None)
-        if c['encoder'] == 'beit': self.student = BeitEncoder(*shape, c['rel_pos_bias'], c['abs_pos_embed'], c['mean_pooling'], c['layer_norm_eps'])
-        elif c['encoder'] == 'data2vec2': self.student = PostNormEncoder(*shape[:-1], eps=c['layer_norm_eps'])
-        else: self.student = ViTEncoder(*shape, eps=c['layer_norm_eps'])
+        self.student = form_of(c).build(c)
         if c['recipe'] == 'v1':
             self.mask_token = nn.Parameter(torch.zeros(1, 1, c['embed_dim']))
             trunc_normal_(self.mask_token, std=0.02)
@@ -199,7 +194,7 @@ class Data2Vec(nn.Module):
     @torch.no_grad()
     def image_features(self,
                        x: Tensor,        # images `[B, C, H, W]` or patch sequences `[B, L, C*P*P]`
-                       pool: str = FEATURE_SETTINGS['pool'].default,   # 'mean' of the patch tokens, the 'cls' token, or 'mean_std' of the patch tokens
+                       pool: str = FEATURE_SETTINGS['pool'].default,   # 'mean' of the patch tokens (through `fc_norm` where the encoder pools with it), the 'cls' token, or 'mean_std' of the patch tokens
                        teacher: bool = False) -> Tensor:   # use the EMA teacher instead of the student
         "One feature vector per image, `[B, D]` (`[B, 2D]` for 'mean_std'): what `extract_features` and the kNN read"
         if pool not in FEATURE_SETTINGS['pool'].choices: raise ValueError(f"pool must be {' or '.join(map(repr, FEATURE_SETTINGS['pool'].choices))}, got {pool!r}")
@@ -207,7 +202,7 @@ class Data2Vec(nn.Module):
         patches = feats[:, 1:]                                                     # [B, L, D]
         if pool == 'cls': return feats[:, 0]
         if pool == 'mean_std': return torch.cat([patches.mean(1), patches.std(1)], -1)   # [B, 2D]
-        return patches.mean(1)
+        return (self.teacher if teacher else self.student).mean_pooled(feats)
 
     @torch.no_grad()
     def ema_update(self, tau: float):

@@ -14,6 +14,7 @@ from .checkpoint import check_archive
 from .files import read_bounded_text
 from .research_checkpoints import SKIPPED_WEIGHTS, classifier_head, read_checkpoint_file, read_checkpoint_head
 from .settings import SETTINGS, coerce
+from .timm_files import read_timm, timm_folder_config
 
 # %% auto #0
 __all__ = ['HF_NAMES', 'QKV', 'HF_PREFIXES', 'HF_RULES', 'HF_QKV', 'HEAD_FILE', 'OBJECTIVE', 'HUB_ID', 'LOCAL_SUFFIXES',
@@ -205,18 +206,20 @@ def hub_folder(repo_id: str) -> Path:
                          "(or set HF_HOME to a copied cache) and pass the model's folder") from e
 
 # %% ../nbs/15_official.ipynb #4448834c
-def read_official(source,                 # a transformers folder, a hub id, a BEiT-code .pth or a fairseq data2vec 2.0 .pt
+def read_official(source,                 # a transformers or timm folder, a timm file, a hub id, a BEiT-code .pth or a fairseq data2vec 2.0 .pt
                   teacher: bool = False) -> tuple[dict, dict]:  # refused: no EMA teacher is read from official files
     "`Data2Vec`'s arguments and the encoder's weights (`student.*`, perhaps `mask_token`) in an official source (see the table above)"
     path = Path(source)
     if teacher: raise ValueError(f"{source} holds no EMA teacher this library reads (a run from an official model starts its teacher as the student)")
-    if path.is_dir(): return read_hf_folder(path)
-    if path.is_file(): return read_checkpoint_file(path)
+    if path.is_dir(): return read_timm(path) if timm_folder_config(path) else read_hf_folder(path)
+    if path.is_file(): return read_timm(path) if path.suffix == '.safetensors' else read_checkpoint_file(path)
     if path.exists(): raise ValueError(f"{source} is not a regular file or a folder (a pipe or a device, say): pass a file written by train, "
-                                       f"a transformers folder, a BEiT-code .pth or a fairseq data2vec 2.0 .pt")
-    if is_hub_id(source): return read_hf_folder(hub_folder(str(source)))
-    raise FileNotFoundError(f"{source} does not exist: pass a file written by train, a transformers folder, a BEiT-code "
-                            f".pth, a fairseq data2vec 2.0 .pt or a hub id such as facebook/data2vec-vision-base")
+                                       f"a transformers or timm folder, a timm file, a BEiT-code .pth or a fairseq data2vec 2.0 .pt")
+    if is_hub_id(source):
+        folder = hub_folder(str(source))
+        return read_timm(folder) if timm_folder_config(folder) else read_hf_folder(folder)
+    raise FileNotFoundError(f"{source} does not exist: pass a file written by train, a transformers or timm folder, a timm file, "
+                            f"a BEiT-code .pth, a fairseq data2vec 2.0 .pt or a hub id such as facebook/data2vec-vision-base")
 
 # %% ../nbs/15_official.ipynb #66b112d8
 def read_official_head(source) -> dict | None:   # a transformers folder, a hub id, a BEiT-code .pth or a fairseq .pt

@@ -11,6 +11,7 @@ import torch.nn.functional as F
 from torch import Tensor
 from .data import load_rgb
 from .encoders import timm_qkv
+from .forms import form_of
 from .model import Data2Vec
 from .transforms import UnNormalize, image_array
 
@@ -62,8 +63,9 @@ def attention_weights(block, x: Tensor) -> Tensor:
 @torch.no_grad()
 def cls_attention(model: Data2Vec, images: Tensor, teacher: bool = False) -> Tensor:
     "Attention of the CLS token to each patch in the last block, `[B, heads, gh, gw]`, for the vit form's (pre-norm timm) blocks"
-    if model.config['encoder'] != 'vit':
-        raise ValueError(f"Attention maps are drawn for the vit encoder form, not {model.config['encoder']!r} "
+    form = form_of(model.config)
+    if not form.attention_maps:
+        raise ValueError(f"Attention maps are drawn for the vit encoder form, not {form.name!r} "
                          f"(its blocks take their attention's input differently): use show_pca for this model")
     encoder = model.teacher if teacher else model.student
     x = encoder.embed(images)                                              # [B, 1+L, D]

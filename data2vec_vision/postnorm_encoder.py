@@ -10,10 +10,10 @@ import torch
 from torch import nn, Tensor
 from timm.layers import DropPath, Mlp
 from timm.models.vision_transformer import Attention
-from .encoders import PatchEncoder, drop_path_rates, timm_attention
+from .encoders import EncoderForm, PatchEncoder, drop_path_rates, timm_attention
 
 # %% auto #0
-__all__ = ['sincos_positions', 'PostNormBlock', 'PostNormEncoder']
+__all__ = ['POSTNORM_FORM', 'sincos_positions', 'PostNormBlock', 'PostNormEncoder', 'PostNormForm']
 
 # %% ../nbs/02d_postnorm_encoder.ipynb #d430564b
 def sincos_positions(dim: int,            # token width, a multiple of 4
@@ -49,8 +49,10 @@ class PostNormBlock(nn.Module):
 class PostNormEncoder(PatchEncoder):
     "data2vec 2.0's image encoder: fixed sine-cosine positions on the patches, a CLS token without one, LayerNorm of the embedded tokens, post-norm blocks"
     def __init__(self, img_size: int, patch_size: int, in_chans: int, embed_dim: int, depth: int, num_heads: int,
-                 mlp_ratio: float = 4., drop_rate: float = 0., drop_path_rate: float = 0., eps: float = 1e-6):
-        super().__init__(img_size, patch_size, in_chans, embed_dim, drop_rate, abs_pos_embed=False)
+                 mlp_ratio: float = 4., drop_rate: float = 0., drop_path_rate: float = 0.,
+                 mean_pooling: bool = False,       # `fc_norm` of the mean patch token pools (as data2vec 2.0 fine-tunes)
+                 eps: float = 1e-6):               # LayerNorm epsilon
+        super().__init__(img_size, patch_size, in_chans, embed_dim, drop_rate, abs_pos_embed=False, mean_pooling=mean_pooling, eps=eps)
         self.register_buffer('positions', sincos_positions(embed_dim, self.grid)[None])   # [1, L, D]: not learned, but stored as fairseq stores it
         self.embed_norm = nn.LayerNorm(embed_dim, eps=eps)
         self.blocks = nn.ModuleList([PostNormBlock(embed_dim, num_heads, mlp_ratio, drop_rate, dp, eps)
@@ -75,3 +77,12 @@ class PostNormEncoder(PatchEncoder):
         return self.pos_drop(self.embed_norm(x))
 
     def block_parts(self, block: PostNormBlock, x: Tensor, **context) -> tuple[Tensor, Tensor]: return block.forward_parts(x)
+
+# %% ../nbs/02d_postnorm_encoder.ipynb #65a29731
+class PostNormForm(EncoderForm):
+    "data2vec 2.0's post-norm form: `PostNormEncoder`; no timm or transformers model holds it"
+    name, title = 'data2vec2', "data2vec 2.0's post-norm ViT"
+
+    def build(self, c: dict) -> PostNormEncoder: return PostNormEncoder(**self.encoder_args(c))
+
+POSTNORM_FORM = PostNormForm()

@@ -86,7 +86,7 @@ MODEL_SETTINGS = [
     Setting('rel_pos_bias', str, "BEiT form: a relative position bias shared by all blocks (the self-supervised checkpoints), "
             "one per block (the fine-tuned ones), or none.", default='shared', choices=('shared', 'per_block', 'none'), group='Model'),
     Setting('abs_pos_embed', bool, "BEiT form: add learned absolute positions too (the timm ViT form always has them).", default=False, group='Model'),
-    Setting('mean_pooling', bool, "BEiT form: no final norm; an image's feature is a LayerNorm of its mean patch token (the fine-tuned checkpoints).",
+    Setting('mean_pooling', bool, "No final norm; an image's feature is a LayerNorm of its mean patch token (timm's global_pool avg; the fine-tuned official checkpoints).",
             default=False, group='Model'),
     Setting('layer_norm_eps', float, "Epsilon of the encoder's LayerNorms (timm: 1e-6; the official data2vec models: 1e-12).", default=1e-6,
             check=_positive, group='Model'),
@@ -320,7 +320,7 @@ FINETUNE_SETTINGS = {s.name: s for s in [
     Setting('drop_path', float, "Stochastic depth of the classifier's blocks.", default=0.1, check=_fraction),
     Setting('label_smoothing', float, "Cross-entropy label smoothing.", default=0.1, check=_fraction),
     Setting('weight_decay', float, "AdamW weight decay, not on norms, biases and tokens.", default=0.05, check=_non_negative),
-    Setting('out', Path, "The classifier file to write (safetensors, loadable by timm).", default=Path('classifier.safetensors')),
+    Setting('out', Path, "The classifier to write for timm: a file ending in .safetensors, else a folder in timm's hub layout.", default=Path('classifier.safetensors')),
     Setting('seed', int, "Random seed.", default=0),
     NUM_WORKERS,
     Setting('device', str, "Device, e.g. cpu or cuda; a GPU when there is one, when not given.", optional=True, check=_device),
