@@ -117,7 +117,7 @@ class PatchEncoder(nn.Module):
 
     def with_cls(self, x: Tensor) -> Tensor:
         "The CLS token before the patch tokens `x` `[B, L, D]`: `[B, 1+L, D]`"
-        return torch.cat([self.cls_token.expand(len(x), -1, -1), x], dim=1)
+        return torch.cat([self.cls_token.expand(x.shape[0], -1, -1), x], dim=1)   # shape[0], not len(): the batch size stays symbolic under torch.compile and torch.export
 
     def embed(self, images: Tensor, mask: Tensor | None = None, mask_token: Tensor | None = None) -> Tensor:
         "Tokens `[B, 1+L, D]` of `images`: the CLS token and the (masked) patches, plus the positions where there are any"
