@@ -6,12 +6,11 @@ Docs: https://data2vec-vision.github.io/data2vec_vision/beit_encoder.html.md"""
 
 # %% ../nbs/02c_beit_encoder.ipynb #3175e65d
 from __future__ import annotations
-from functools import lru_cache
+import re
 import torch
 import torch.nn.functional as F
 from torch import nn, Tensor
 from timm.layers import DropPath, Mlp, trunc_normal_
-import re
 from .encoders import EncoderForm, PatchEncoder, attend, drop_path_rates
 
 # %% auto #0
@@ -19,7 +18,6 @@ __all__ = ['BEIT_FORM', 'relative_position_index', 'resize_relative_table', 'Rel
            'RelPosAttention', 'RelPosBlock', 'BeitEncoder', 'BeitForm']
 
 # %% ../nbs/02c_beit_encoder.ipynb #586656e4
-@lru_cache(maxsize=16)                           # once per grid, not in every forward pass
 def relative_position_index(grid: tuple) -> Tensor:
     "Index `[1+L, 1+L]` into a relative position table: one entry per 2-D offset between patches, then CLS-to-patch, patch-to-CLS, CLS-to-CLS"
     gh, gw = grid
@@ -48,11 +46,13 @@ class RelativePositionBias(nn.Module):
         super().__init__()
         self.grid = tuple(grid)
         self.relative_position_bias_table = nn.Parameter(torch.zeros((2 * grid[0] - 1) * (2 * grid[1] - 1) + 3, num_heads))
+        self.register_buffer('index', relative_position_index(self.grid), persistent=False)   # the built grid's, made once; not a weight
 
     def forward(self, grid: tuple) -> Tensor:
         table = resize_relative_table(self.relative_position_bias_table, self.grid, grid)
+        index = self.index if tuple(grid) == self.grid else relative_position_index(grid).to(table.device)   # another grid's, made for it
         n = grid[0] * grid[1] + 1
-        return table[relative_position_index(grid).to(table.device).view(-1)].view(n, n, -1).permute(2, 0, 1)   # [heads, N, N]
+        return table[index.view(-1)].view(n, n, -1).permute(2, 0, 1)   # [heads, N, N]
 
 # %% ../nbs/02c_beit_encoder.ipynb #03f04335
 def visible_index(mask: Tensor) -> Tensor:   # `[B, L]`, True where a patch is dropped; the same count in every row
@@ -89,7 +89,7 @@ class RelPosAttention(nn.Module):
             own = self.rel_pos_bias(grid)                                        # [heads, 1+L, 1+L]
             if keep is not None: own = kept_bias(own, keep)                      # [B, heads, N, N]
             bias = own if bias is None else own + bias
-        if bias is not None: bias = (bias if bias.dim() == 4 else bias[None]).to(q.dtype)
+        if bias is not None: bias = bias.to(q.dtype)                         # [heads, N, N] broadcasts over the images
         x = attend(q, k, v, bias, self.attn_drop if self.training else 0.)     # [B, heads, N, D/heads]
         return self.proj_drop(self.proj(x.transpose(1, 2).reshape(B, N, D)))
 

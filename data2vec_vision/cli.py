@@ -82,7 +82,8 @@ def get_parser(argv: list | None = None) -> argparse.ArgumentParser:
                                  description="Write a pretrained encoder as a folder that transformers' Data2VecVisionModel loads "
                                              "(--format hf), or as the safetensors file or hub folder timm loads (--format timm)")
     export.add_argument('checkpoint', type=Path, help=MODEL_SOURCE)
-    export.add_argument('--format', choices=('hf', 'timm'), required=True, help="hf: a transformers folder; timm: a safetensors file (--out ending in .safetensors), else a folder in timm's hub layout.")
+    export.add_argument('--format', choices=('hf', 'timm', 'onnx'), required=True, help="hf: a transformers folder; timm: a safetensors file (--out ending in .safetensors), "
+                        "else a folder in timm's hub layout; onnx: a .onnx graph of the features (a classifier's logits) for onnxruntime.")
     export.add_argument('--out', type=Path, required=True, help="The folder, or the timm file, to write; it must not exist yet.")
     export.add_argument('--teacher', action='store_true', help="Write the EMA teacher (in checkpoint.pt) instead of the student.")
     export.add_argument('--push-to-hub', metavar='REPO_ID', help="Then upload what was written to this Hugging Face hub repository "
@@ -301,20 +302,25 @@ def finetune(args: argparse.Namespace):
 
 # %% ../nbs/07_cli.ipynb #457e546b
 def export(args: argparse.Namespace) -> Path:
-    "Write the encoder of `args.checkpoint` for transformers (`--format hf`) or timm (`--format timm`); with `--push-to-hub`, upload it"
-    from data2vec_vision.export import hf_load_line, model_card, push_to_hub, save_hf, save_timm, timm_load_line
+    "Write the encoder of `args.checkpoint` for transformers (`--format hf`), timm (`--format timm`) or onnxruntime (`--format onnx`); with `--push-to-hub`, upload it"
+    from data2vec_vision.export import export_onnx, hf_load_line, model_card, push_to_hub, save_hf, save_timm, timm_load_line
     from data2vec_vision.official import is_hub_id
+    if args.format == 'onnx' and args.out.suffix != '.onnx': raise ValueError(f"--out {args.out}: an ONNX graph is written to a file ending in .onnx")
     fresh_output(args.out)
     if args.push_to_hub and not is_hub_id(args.push_to_hub):
         raise ValueError(f"--push-to-hub {args.push_to_hub}: a hub repository is named owner/name, e.g. my-name/my-encoder")
     if args.push_to_hub and args.out.suffix == '.safetensors':
         raise ValueError(f"--push-to-hub with --out {args.out}: the hub loads a timm model from a folder (config.json beside the weights); "
                          f"give --out without .safetensors")
-    model = _load(args.checkpoint, args.teacher)
-    if args.format == 'hf':
+    if args.format == 'onnx':
+        print(f"Wrote {args.out}: {export_onnx(args.checkpoint, args.out, args.teacher)} (ImageNet-normalised).\n"
+              f"Run it with: onnxruntime.InferenceSession({str(args.out)!r}).run(None, {{'pixel_values': images}})")
+    elif args.format == 'hf':
+        model = _load(args.checkpoint, args.teacher)
         save_hf(model, args.out, teacher=args.teacher, card=model_card(model, args.push_to_hub or args.out, *run_record(args.checkpoint)))
         print(f"Wrote {args.out}.\nLoad it with: {hf_load_line(model, args.out)}")
     else:
+        model = _load(args.checkpoint, args.teacher)
         save_timm(model, args.out, teacher=args.teacher, card=model_card(model, args.push_to_hub or args.out, *run_record(args.checkpoint), library='timm'))
         print(f"Wrote {args.out}.\nLoad it with: data2vec_vision.load_timm({str(args.out)!r})\nor with timm alone: {timm_load_line(args.out)}")
     if args.push_to_hub: print(f"Pushed to {push_to_hub(args.out, args.push_to_hub)}")

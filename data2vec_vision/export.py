@@ -6,14 +6,14 @@ Docs: https://data2vec-vision.github.io/data2vec_vision/export.html.md"""
 
 # %% ../nbs/02b_export.ipynb #d796abb6
 from __future__ import annotations
-import json, re
+import contextlib, io, json, re
 from pathlib import Path
 import timm, torch
-from torch import nn
+from torch import nn, Tensor
 from .model import Data2Vec
 from .checkpoint import atomic_save
 from .forms import form_of
-from .timm_files import read_timm_file, read_timm_folder
+from .timm_files import read_timm_file, read_timm_folder, timm_classes
 from .official import HEAD_FILE, HF_NAMES, OBJECTIVE, QKV, is_hub_id, name_rules, renamed
 from .transforms import IMAGENET_MEAN, IMAGENET_STD
 from . import __version__
@@ -21,7 +21,7 @@ from . import __version__
 # %% auto #0
 __all__ = ['VIT_NAMES', 'encoder_state_dict', 'to_timm', 'timm_pretrained_cfg', 'timm_metadata', 'write_timm', 'save_timm',
            'load_timm', 'timm_folder_load_line', 'timm_load_line', 'hf_config', 'hf_state', 'hf_preprocessor',
-           'hf_load_line', 'model_card', 'save_hf', 'push_to_hub']
+           'hf_load_line', 'model_card', 'save_hf', 'push_to_hub', 'ImageFeatures', 'save_onnx', 'export_onnx']
 
 # %% ../nbs/02b_export.ipynb #e4a3376c
 def encoder_state_dict(model: Data2Vec, teacher: bool = False) -> dict:
@@ -226,3 +226,42 @@ def push_to_hub(path: Path, repo_id: str) -> str:
         raise ValueError(f"Could not push to {repo_id} ({type(e).__name__}: {str(e).splitlines()[0][:200] if str(e) else ''}). {path} is "
                          f"written and kept: log in (`huggingface-cli login` or HF_TOKEN), then `huggingface-cli upload {repo_id} {path}`") from e
     return url
+
+# %% ../nbs/02b_export.ipynb #27d1f137
+class ImageFeatures(nn.Module):
+    "An encoder as a module from images `[B, C, H, W]` to the features `extract` writes, `[B, D]`"
+    def __init__(self, encoder: nn.Module):   # a `PatchEncoder`, e.g. `model.student`
+        super().__init__()
+        self.encoder = encoder
+
+    def forward(self, images: Tensor) -> Tensor: return self.encoder.mean_pooled(self.encoder(images)[0])
+
+# %% ../nbs/02b_export.ipynb #03a7172c
+def save_onnx(net: nn.Module,          # images `[B, C, H, W]` -> `[B, n]`: `ImageFeatures(model.student)`, or a timm classifier
+              path,                    # the .onnx file to write
+              image_shape: tuple,      # (C, H, W) of the images it takes
+              output: str = 'features') -> Path:   # the name of its output: 'features' or 'logits'
+    "Write `net` as an ONNX graph that onnxruntime runs, its input `pixel_values` of any batch size"
+    try: import onnx, onnxscript
+    except ImportError as e: raise ImportError("--format onnx needs onnx and onnxscript: pip install 'data2vec_vision[onnx]'") from e
+    example = torch.zeros(2, *image_shape)                                     # two images: a batch of one would be fixed into the graph
+    with torch.no_grad(), contextlib.redirect_stdout(io.StringIO()):           # torch.onnx reports each of its steps on stdout
+        program = torch.onnx.export(net.eval(), (example,), dynamo=True, input_names=['pixel_values'], output_names=[output],
+                                    dynamic_shapes=({0: torch.export.Dim('batch')},))
+    atomic_save(program.model_proto.SerializeToString(), path)
+    return Path(path)
+
+# %% ../nbs/02b_export.ipynb #3a5b10c6
+def export_onnx(source,                 # any model `from_pretrained` reads, or a timm classifier
+                path,                   # the .onnx file to write
+                teacher: bool = False) -> str:   # the EMA teacher's features instead of the student's
+    "Write the model in `source` as an ONNX graph: a timm classifier's logits, else the encoder's features; what it computes, in words"
+    classes = timm_classes(source)
+    if classes:
+        net = load_timm(source)
+        side, chans = net.patch_embed.img_size[0], net.patch_embed.proj.in_channels
+    else:
+        model = Data2Vec.from_pretrained(source, teacher=teacher)
+        net, side, chans = ImageFeatures(model.teacher if teacher else model.student), model.config['img_size'], model.config['in_chans']
+    save_onnx(net, path, (chans, side, side), 'logits' if classes else 'features')
+    return f"{f'the logits of {classes} classes' if classes else 'the features'} of images [batch, {chans}, {side}, {side}]"

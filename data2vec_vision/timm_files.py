@@ -15,7 +15,7 @@ from .forms import timm_form
 
 # %% auto #0
 __all__ = ['TIMM_ARGS', 'TIMM_CFG', 'TIMM_CONFIG', 'checked_timm', 'weight_shapes', 'read_timm_file', 'timm_folder_config',
-           'read_timm_folder', 'timm_weights', 'read_timm']
+           'read_timm_folder', 'timm_weights', 'read_timm', 'timm_classes']
 
 # %% ../nbs/02f_timm_files.ipynb #b9ade937
 TIMM_ARGS = {'img_size', 'patch_size', 'in_chans', 'embed_dim', 'depth', 'num_heads', 'mlp_ratio', 'init_values', 'use_abs_pos_emb',
@@ -107,3 +107,11 @@ def read_timm(source) -> tuple[dict, dict]:   # a timm file or folder that `save
                               f"(data2vec_vision.load_timm({str(source)!r}) gives the classifier)")
     form: EncoderForm = t['form']
     return form.timm_settings(t['kwargs']), {f'student.{k}': v for k, v in form.from_timm_names(state).items()}
+
+# %% ../nbs/02f_timm_files.ipynb #24ab5204
+def timm_classes(source) -> int:   # any model source: a timm file or folder, or another
+    "The number of classes of a timm classifier file or folder; 0 for an encoder, and for a source that is not timm's"
+    path = Path(source)
+    if path.is_dir() and timm_folder_config(path): return read_timm_folder(path)['kwargs']['num_classes']
+    if path.is_file() and path.suffix == '.safetensors': return read_timm_file(path)['kwargs']['num_classes']
+    return 0
