@@ -303,15 +303,9 @@ def finetune(args: argparse.Namespace):
 # %% ../nbs/07_cli.ipynb #457e546b
 def export(args: argparse.Namespace) -> Path:
     "Write the encoder of `args.checkpoint` for transformers (`--format hf`), timm (`--format timm`) or onnxruntime (`--format onnx`); with `--push-to-hub`, upload it"
-    from data2vec_vision.export import export_onnx, hf_load_line, model_card, push_to_hub, save_hf, save_timm, timm_load_line
-    from data2vec_vision.official import is_hub_id
-    if args.format == 'onnx' and args.out.suffix != '.onnx': raise ValueError(f"--out {args.out}: an ONNX graph is written to a file ending in .onnx")
+    from data2vec_vision.export import check_export_target, export_onnx, hf_load_line, model_card, push_to_hub, save_hf, save_timm, timm_load_line
+    check_export_target(args.out, args.format, args.push_to_hub)
     fresh_output(args.out)
-    if args.push_to_hub and not is_hub_id(args.push_to_hub):
-        raise ValueError(f"--push-to-hub {args.push_to_hub}: a hub repository is named owner/name, e.g. my-name/my-encoder")
-    if args.push_to_hub and args.out.suffix == '.safetensors':
-        raise ValueError(f"--push-to-hub with --out {args.out}: the hub loads a timm model from a folder (config.json beside the weights); "
-                         f"give --out without .safetensors")
     if args.format == 'onnx':
         print(f"Wrote {args.out}: {export_onnx(args.checkpoint, args.out, args.teacher)} (ImageNet-normalised).\n"
               f"Run it with: onnxruntime.InferenceSession({str(args.out)!r}).run(None, {{'pixel_values': images}})")

@@ -21,7 +21,8 @@ from . import __version__
 # %% auto #0
 __all__ = ['VIT_NAMES', 'encoder_state_dict', 'to_timm', 'timm_pretrained_cfg', 'timm_metadata', 'write_timm', 'save_timm',
            'load_timm', 'timm_folder_load_line', 'timm_load_line', 'hf_config', 'hf_state', 'hf_preprocessor',
-           'hf_load_line', 'model_card', 'save_hf', 'push_to_hub', 'ImageFeatures', 'save_onnx', 'export_onnx']
+           'hf_load_line', 'model_card', 'save_hf', 'push_to_hub', 'check_export_target', 'ImageFeatures', 'save_onnx',
+           'export_onnx']
 
 # %% ../nbs/02b_export.ipynb #e4a3376c
 def encoder_state_dict(model: Data2Vec, teacher: bool = False) -> dict:
@@ -226,6 +227,18 @@ def push_to_hub(path: Path, repo_id: str) -> str:
         raise ValueError(f"Could not push to {repo_id} ({type(e).__name__}: {str(e).splitlines()[0][:200] if str(e) else ''}). {path} is "
                          f"written and kept: log in (`huggingface-cli login` or HF_TOKEN), then `huggingface-cli upload {repo_id} {path}`") from e
     return url
+
+# %% ../nbs/02b_export.ipynb #498d0e37
+def check_export_target(out: Path,              # `export --out`
+                        kind: str,              # `export --format`: 'hf', 'timm' or 'onnx'
+                        repo_id: str | None):   # `export --push-to-hub`, when given
+    "Refuse an export whose `--out` or `--push-to-hub` cannot hold what `--format` writes, naming the fix"
+    if kind == 'onnx' and out.suffix != '.onnx': raise ValueError(f"--out {out}: an ONNX graph is written to a file ending in .onnx")
+    if repo_id and not is_hub_id(repo_id):
+        raise ValueError(f"--push-to-hub {repo_id}: a hub repository is named owner/name, e.g. my-name/my-encoder")
+    if repo_id and out.suffix == '.safetensors':
+        raise ValueError(f"--push-to-hub with --out {out}: the hub loads a timm model from a folder (config.json beside the weights); "
+                         f"give --out without .safetensors")
 
 # %% ../nbs/02b_export.ipynb #27d1f137
 class ImageFeatures(nn.Module):
