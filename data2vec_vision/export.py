@@ -10,7 +10,7 @@ import contextlib, io, json, re
 from pathlib import Path
 import timm, torch
 from torch import nn, Tensor
-from .model import Data2Vec
+from .model import Data2Vec, recipe_of
 from .checkpoint import atomic_save
 from .forms import form_of
 from .timm_files import read_timm_file, read_timm_folder, timm_classes
@@ -50,7 +50,7 @@ def timm_pretrained_cfg(model: Data2Vec,                 # the model written
     c = model.config
     side = img_size or c['img_size']
     what = (f"data2vec_vision {__version__}: a {form_of(c).title} of {c['depth']} blocks of width {c['embed_dim']} pretrained by "
-            f"{'data2vec 2.0' if c['recipe'] == 'v2' else 'data2vec'}" + (f", fine-tuned on {len(classes)} classes" if classes else ''))
+            f"{model.recipe.title}" + (f", fine-tuned on {len(classes)} classes" if classes else ''))
     return dict(input_size=(c['in_chans'], side, side), interpolation='bicubic', crop_pct=1.0, crop_mode='center',
                 mean=IMAGENET_MEAN[:c['in_chans']], std=IMAGENET_STD[:c['in_chans']],
                 hf_hub_id=None, tag=None, description=what,                    # this model, not the timm model whose class it borrows
@@ -127,7 +127,7 @@ def hf_config(c: dict) -> dict:   # a model's `config`
     return dict(**layout, model_type='data2vec-vision', architectures=['Data2VecVisionModel'], hidden_size=c['embed_dim'],
                 num_hidden_layers=c['depth'], num_attention_heads=c['num_heads'], intermediate_size=int(c['embed_dim'] * c['mlp_ratio']),
                 hidden_act='gelu', layer_norm_eps=c['layer_norm_eps'], image_size=c['img_size'], patch_size=c['patch_size'],
-                num_channels=c['in_chans'], use_mask_token=c['recipe'] == 'v1', layer_scale_init_value=float(c['layer_scale']),
+                num_channels=c['in_chans'], use_mask_token=not recipe_of(c).visible_only, layer_scale_init_value=float(c['layer_scale']),
                 drop_path_rate=0.0, use_mean_pooling=bool(c['mean_pooling']))
 
 # %% ../nbs/02b_export.ipynb #81e33f50
@@ -173,7 +173,7 @@ def model_card(model: Data2Vec,              # the model written
     "A hub model card (README.md): what the model is, how it was trained and measured, and how to load it"
     c = model.config
     form = form_of(c).title
-    recipe = 'data2vec 2.0' if c['recipe'] == 'v2' else 'data2vec'
+    recipe = model.recipe.title
     lines = ['---', f'library_name: {library}', 'pipeline_tag: image-feature-extraction',
              'tags: [data2vec, vision, self-supervised-learning, data2vec_vision]', '---', '', '# A data2vec vision encoder', '',
              f"A Vision Transformer of the {form} form ({c['depth']} blocks of width {c['embed_dim']}, {c['num_heads']} heads, patches of "
@@ -201,7 +201,7 @@ def save_hf(model: Data2Vec,          # a model of this library, of either encod
     "Write `model`'s encoder as a folder that `transformers.Data2VecVisionModel.from_pretrained` and `AutoImageProcessor` load, with a model card"
     from safetensors.torch import save
     folder, config = Path(folder), hf_config(model.config)                 # refuses a form transformers does not have
-    mask_token = model.mask_token if model.config['recipe'] == 'v1' else None   # transformers has one for v1's masked inputs
+    mask_token = None if model.recipe.visible_only else model.mask_token   # transformers has one for v1's masked inputs
     state = hf_state((model.teacher if teacher else model.student).state_dict(), mask_token)
     atomic_save(save(state, metadata={'format': 'pt'}), folder/'model.safetensors')
     for name, settings in (('config.json', config), ('preprocessor_config.json', hf_preprocessor(model))):

@@ -20,9 +20,10 @@ from .settings import FEATURE_SETTINGS, SETTINGS, resolve_settings
 from .transforms import JoinPatchSequence, PatchesToSequence, ViTPatchesTransform
 
 # %% auto #0
-__all__ = ['TARGET_NORMS', 'MODEL_KEYS', 'DECODER_KEYS', 'ARCHITECTURE', 'normalize_layer', 'make_targets', 'ChannelNorm',
-           'ConvDecoder', 'place_visible', 'normalized_patches', 'model_settings', 'model_from_settings', 'Data2Vec',
-           'stored_config', 'check_weights', 'init_from', 'architecture_of']
+__all__ = ['TARGET_NORMS', 'MODEL_KEYS', 'RECIPE_MODELS', 'ARCHITECTURE', 'normalize_layer', 'make_targets', 'ChannelNorm',
+           'ConvDecoder', 'place_visible', 'normalized_patches', 'Recipe', 'MaskTokenRecipe', 'VisibleOnlyRecipe',
+           'recipe_of', 'model_settings', 'model_from_settings', 'Data2Vec', 'stored_config', 'check_weights',
+           'init_from', 'architecture_of']
 
 # %% ../nbs/02_model.ipynb #9608b20c
 TARGET_NORMS = SETTINGS['target_norm'].choices     # ('layer', 'instance', 'none')
@@ -91,23 +92,62 @@ MODEL_KEYS = ('img_size', 'patch_size', 'in_chans', 'embed_dim', 'depth', 'num_h
               'layer_scale', 'encoder', 'rel_pos_bias', 'abs_pos_embed', 'mean_pooling', 'layer_norm_eps', 'k', 'target_layer',
               'target_norm', 'final_norm', 'recipe', 'recon_weight', 'preset')
 
-DECODER_KEYS = ('decoder_dim', 'decoder_layers', 'decoder_groups')
-
 def normalized_patches(images: Tensor,      # images `[B, C, H, W]`
                        patch_size: int) -> Tensor:  # side of a square patch
     "Each patch's pixels `[B, L, C*P*P]`, row by row, normalised to mean 0 and variance 1 within the patch (MAE's and data2vec 2.0's pixel targets)"
     x = PatchesToSequence()(ViTPatchesTransform(patch_size)(images)).float()
     return (x - x.mean(-1, keepdim=True)) / (x.var(-1, keepdim=True) + 1e-6).sqrt()
 
+# %% ../nbs/02_model.ipynb #ed696ba7
+class Recipe:
+    "What a recipe builds into `Data2Vec` and how its student predicts the targets at the masked patches"
+    name = ''                  # the `recipe` setting that chooses it
+    title = ''                 # how a model card names it
+    visible_only = False       # the student encodes the visible patches alone (else all, the masked ones as a learned mask token)
+    head_keys = ()             # the settings its head is built from, beyond the width
+
+    def build_head(self, c: dict) -> nn.Module: raise NotImplementedError
+
+    def predict(self, model: nn.Module, images: Tensor, mask: Tensor) -> tuple[Tensor, Tensor]: raise NotImplementedError
+
+class MaskTokenRecipe(Recipe):
+    "data2vec: a learned mask token in place of each masked patch, every token encoded, one linear layer predicts"
+    name, title = 'v1', 'data2vec'
+
+    def build_head(self, c: dict) -> nn.Module: return nn.Linear(c['embed_dim'], c['embed_dim'])
+
+    def predict(self, model, images, mask):
+        "Predictions `[N_masked, D]` at the masked patches and the CLS token `[B, D]`"
+        feats, _ = model.student(images, mask, model.mask_token)              # [B, 1+L, D]
+        return model.head(feats[:, 1:][mask]), feats[:, 0]
+
+class VisibleOnlyRecipe(Recipe):
+    "data2vec 2.0: the visible patches alone encoded, the convolutional decoder predicts over the whole grid"
+    name, title, visible_only, head_keys = 'v2', 'data2vec 2.0', True, ('decoder_dim', 'decoder_layers', 'decoder_groups')
+
+    def build_head(self, c: dict) -> nn.Module:
+        return ConvDecoder(c['embed_dim'], c['decoder_dim'], c['decoder_layers'], groups=c['decoder_groups'])
+
+    def predict(self, model, images, mask):
+        "Predictions `[N_masked, D]` at the masked patches and the CLS token `[B, D]`"
+        feats = model.student.forward_visible(images, mask)                   # [B, 1+L_visible, D]
+        return model.head(place_visible(feats[:, 1:], mask), model.student.grid_of(images))[mask], feats[:, 0]
+
+RECIPE_MODELS = {recipe.name: recipe for recipe in (MaskTokenRecipe(), VisibleOnlyRecipe())}
+
+def recipe_of(c: dict) -> Recipe:   # a model's resolved settings (its `config`)
+    "The recipe a model of settings `c` trains by"
+    return RECIPE_MODELS[c['recipe']]
+
 # %% ../nbs/02_model.ipynb #6cb7c9d6
 def model_settings(**args) -> dict:
     "The resolved model settings for `Data2Vec`'s arguments (None: not given)"
     s = resolve_settings(args)
-    return {a: s[a] for a in MODEL_KEYS + (DECODER_KEYS if s['recipe'] == 'v2' else ())}
+    return {a: s[a] for a in MODEL_KEYS + recipe_of(s).head_keys}
 
 def model_from_settings(s: dict) -> Data2Vec:
     "The `Data2Vec` that resolved settings `s` (e.g. a run's) describe"
-    return Data2Vec(**{a: s[a] for a in MODEL_KEYS + DECODER_KEYS})
+    return Data2Vec(**{a: s[a] for a in MODEL_KEYS + recipe_of(s).head_keys})
 
 class Data2Vec(nn.Module):
     "data2vec for images: a ViT student, its EMA teacher, the teacher's targets and a regression head (v1) or decoder (v2)"
@@ -149,13 +189,11 @@ class Data2Vec(nn.Module):
                                          target_norm=target_norm, final_norm=final_norm, recipe=recipe, decoder_dim=decoder_dim,
                                          decoder_layers=decoder_layers, decoder_groups=decoder_groups, recon_weight=recon_weight, colour=colour,
                                          background=background, preset=preset)
-        self.student = form_of(c).build(c)
-        if c['recipe'] == 'v1':
+        self.student, self.recipe = form_of(c).build(c), recipe_of(c)
+        if not self.recipe.visible_only:
             self.mask_token = nn.Parameter(torch.zeros(1, 1, c['embed_dim']))
             trunc_normal_(self.mask_token, std=0.02)
-            self.head = nn.Linear(c['embed_dim'], c['embed_dim'])
-        else:
-            self.head = ConvDecoder(c['embed_dim'], c['decoder_dim'], c['decoder_layers'], groups=c['decoder_groups'])
+        self.head = self.recipe.build_head(c)
         if c['recon_weight']: self.pixel_head = nn.Linear(c['embed_dim'], c['in_chans'] * c['patch_size'] ** 2)
         self.teacher = copy.deepcopy(self.student).requires_grad_(False).eval()   # always in eval: no dropout, no drop path
 
@@ -176,14 +214,9 @@ class Data2Vec(nn.Module):
         if mask is None:
             feats, layers = self.student(images, layer_output=self.config['target_layer'])
             return feats[:, 1:], torch.stack([t[:, 1:] for t in layers])
-        if self.config['recipe'] == 'v1':
-            feats, _ = self.student(images, mask, self.mask_token)                # [B, 1+L, D]
-            pred = self.head(feats[:, 1:][mask])                                  # [N_masked, D]
-        else:
-            feats = self.student.forward_visible(images, mask)                    # [B, 1+L_visible, D]
-            pred = self.head(place_visible(feats[:, 1:], mask), self.student.grid_of(images))[mask]       # [N_masked, D]
-        if not self.config['recon_weight']: return pred, feats[:, 0]
-        return pred, feats[:, 0], self.pixel_head(pred), normalized_patches(images, self.config['patch_size'])[mask]
+        pred, cls = self.recipe.predict(self, images, mask)                     # [N_masked, D], [B, D]
+        if not self.config['recon_weight']: return pred, cls
+        return pred, cls, self.pixel_head(pred), normalized_patches(images, self.config['patch_size'])[mask]
 
     @torch.no_grad()
     def targets(self, x: Tensor) -> Tensor:
@@ -224,7 +257,7 @@ def stored_config(ckpt: dict, path) -> dict:
     except (KeyError, TypeError, ValueError) as e: raise ValueError(f"{path} holds no readable model configuration ({type(e).__name__})") from e
     if not isinstance(config, dict): raise ValueError(f"{path}'s model configuration is not a mapping of settings")
     config.setdefault('recon_weight', 0.0)   # a file from before the pixel loss existed had none, whatever the preset says now
-    unknown = sorted(set(config) - set(MODEL_KEYS + DECODER_KEYS))
+    unknown = sorted(set(config) - set(MODEL_KEYS).union(*(r.head_keys for r in RECIPE_MODELS.values())))
     if unknown: raise ValueError(f"{path}'s model configuration has entries no model takes: {unknown}")
     try: model_settings(**config)
     except ValueError as e: raise ValueError(f"{path}'s model configuration is not valid: {e}") from e
@@ -291,9 +324,9 @@ def init_from(model: Data2Vec,      # the model a run trains, built from the run
         if name == 'positions' and grid != old: state[name] = model.student.positions   # the new grid's own sine-cosine positions
     model.student.load_state_dict(state)
     model.teacher.load_state_dict(model.student.state_dict())
-    if model.config['recipe'] == 'v1' and source.config['recipe'] == 'v1':
+    if not (model.recipe.visible_only or source.recipe.visible_only):
         with torch.no_grad(): model.mask_token.copy_(source.mask_token)
-    for name in ('head', 'pixel_head') if head and model.config['recipe'] == source.config['recipe'] else ():
+    for name in ('head', 'pixel_head') if head and model.recipe.name == source.recipe.name else ():
         ours, theirs = getattr(model, name, None), getattr(source, name, None)
         if ours is not None and theirs is not None and {k: v.shape for k, v in ours.state_dict().items()} == {k: v.shape for k, v in theirs.state_dict().items()}:
             ours.load_state_dict(theirs.state_dict())

@@ -181,7 +181,7 @@ class MeasuredPrecision(Callback):
 def compile_model(model: Data2Vec) -> Data2Vec:
     "Compile the student (its visible-only forward too), the teacher and the head with `torch.compile`, static shapes, in place"
     for module in (model.student, model.teacher, model.head): module.compile(dynamic=False)   # parameter names unchanged
-    if model.config['recipe'] == 'v2': model.student.forward_visible = torch.compile(model.student.forward_visible, dynamic=False)
+    if model.recipe.visible_only: model.student.forward_visible = torch.compile(model.student.forward_visible, dynamic=False)
     return model
 
 def has_compiler(device) -> bool:
