@@ -150,9 +150,12 @@ def setup(args: argparse.Namespace):
     "The `Learner` and start epoch for the `train` options in `args`; the output folder is claimed first"
     from fastai.torch_core import rank_distrib
     from data2vec_vision.evaluation import KNNMonitor
+    from data2vec_vision.distributed import process_device
+    from data2vec_vision.precision import check_compile
     from data2vec_vision.tracking import check_backends
     s = resolve_options(args)
     check_backends(s.log.split(','))                           # what can fail at the start fails before the run's folder is written
+    check_compile(s.compile, process_device(s.device))
     monitor = (KNNMonitor(s.knn_eval_path, s.knn_every, num_workers=s.num_workers, best_path=Path(s.checkpoint_out_dir)/'best.pt')
                if s.knn_eval_path else None)                   # its labeled folder read
     folder = RunFolder(s.checkpoint_out_dir, s.resume_checkpoint) if rank_distrib() == 0 else None

@@ -258,6 +258,9 @@ def labeled_split(path) -> tuple:
             raise FileNotFoundError(f"{path} has no {split}/ folder: a labeled folder holds train/<class>/<image> and val/<class>/<image> "
                                     "(e.g. train/cat/1.jpg, val/cat/7.jpg)")
     train_files, train_y, classes = labeled_images(path/'train')
+    if len(classes) < 2:
+        raise ValueError(f"{path/'train'} holds {len(classes)} class{'' if len(classes) == 1 else 'es'} of images {classes}: telling classes apart "
+                         f"needs at least two, each a folder of images under train/ (and val/)")
     val_files, val_y, val_classes = labeled_images(path/'val')
     unknown = sorted(set(val_classes) - set(classes))
     if unknown: raise ValueError(f"{path/'val'} has classes that {path/'train'} lacks: {unknown}. Every validation class needs training images.")

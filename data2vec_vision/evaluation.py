@@ -114,16 +114,20 @@ def knn_accuracy(train_x: Tensor,   # training features `[N, D]`
                  test_x: Tensor,    # features to classify `[M, D]`
                  test_y: Tensor,    # their labels `[M]`
                  k: int = FEATURE_SETTINGS['knn_k'].default,  # neighbours that vote
-                 T: float = FEATURE_SETTINGS['temperature'].default,  # temperature of the vote weights `exp(cos / T)`
+                 T: float = FEATURE_SETTINGS['temperature'].default,  # temperature of the vote weights `exp(cos / T)`, any T > 0
                  chunk: int = 1024) -> float:  # validation images per similarity block
     "Top-1 accuracy of the weighted cosine k-nearest-neighbour classifier (DINO's protocol); missing rows (NaN) left out"
     (train_x, train_y), (test_x, test_y) = present(train_x, train_y), present(test_x, test_y)
+    if not (len(train_x) and len(test_x)):
+        raise ValueError(f"kNN needs features of training and of validation images; it has {len(train_x)} and {len(test_x)} "
+                         "(the images that could not be read are left out): add readable images")
     train_x, test_x = F.normalize(train_x.float(), dim=1), F.normalize(test_x.float(), dim=1)
     n_classes, k = int(max(train_y.max(), test_y.max())) + 1, min(k, len(train_x))
     correct = 0
     for xs, ys in zip(test_x.split(chunk), test_y.split(chunk)):
         sims, idx = (xs @ train_x.T).topk(k, dim=1)                   # [m, k]
-        votes = torch.zeros(len(xs), n_classes).scatter_add_(1, train_y[idx], (sims / T).exp())
+        weights = ((sims - sims[:, :1]) / T).exp()                     # exp(cos / T) over the row's largest: the same vote, never inf
+        votes = torch.zeros(len(xs), n_classes).scatter_add_(1, train_y[idx], weights)
         correct += (votes.argmax(1) == ys).sum().item()
     return correct / len(test_x)
 

@@ -22,7 +22,7 @@ from .callback import CollapseWarning, Data2VecCallback, Data2VecLoss
 from .distributed import all_ranks, unwrap
 from .masking import MASKS
 from .model import Data2Vec, check_weights, init_from, stored_config
-from .precision import (BF16Autocast, CompileLongRuns, MeasuredPrecision, compile_model, has_native_bf16, precision_callbacks, resolve_precision,
+from .precision import (BF16Autocast, CompileLongRuns, MeasuredPrecision, check_compile, compile_model, has_native_bf16, precision_callbacks, resolve_precision,
                                        resolve_teacher_precision)
 from .settings import resolve_settings
 from .tracking import plain_when_piped
@@ -116,6 +116,7 @@ def learner_from_settings(dls,                # `DataLoaders` of images `(xb,)`
                           cbs=None,           # more callbacks
                           **kwargs) -> Learner:  # passed to `Learner`
     "The `Learner` of `data2vec_learner` for settings resolved already (the command line's): nothing in `s` is resolved again"
+    check_compile(s['compile'], dls.device or 'cpu')
     if init is not None: init_from(model, init if isinstance(init, Data2Vec) else Data2Vec.from_pretrained(init), head=init_head)
     if s['compile'] == 'on': compile_model(model)
     mask_fn = partial(MASKS[s['mask']] if isinstance(s['mask'], str) else s['mask'], mask_ratio=s['mask_ratio'])

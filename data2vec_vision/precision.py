@@ -26,7 +26,7 @@ from . import __version__
 __all__ = ['MIN_BF16_SPEEDUP', 'BF16Autocast', 'has_native_bf16', 'resolve_teacher_precision', 'resolve_precision',
            'precision_callbacks', 'measure_precision', 'faster_precision', 'precision_cache_file', 'device_name',
            'precision_key', 'read_precision_cache', 'write_precision_cache', 'MeasuredPrecision', 'compile_model',
-           'has_compiler', 'CompileLongRuns']
+           'has_compiler', 'check_compile', 'CompileLongRuns']
 
 # %% ../nbs/05a_precision.ipynb #709299c5
 class BF16Autocast(Callback):
@@ -188,6 +188,14 @@ def has_compiler(device) -> bool:
     "Whether `torch.compile` can generate code for `device`: triton for a GPU, a C++ compiler for the CPU"
     if torch.device(device).type == 'cuda': return importlib.util.find_spec('triton') is not None
     return any(shutil.which(c) for c in (os.environ.get('CXX'), 'g++', 'c++', 'clang++') if c)
+
+def check_compile(compile: str,   # the `compile` setting: 'on', 'auto' or 'off'
+                  device):        # where the model runs
+    "Refuse `compile='on'` where `torch.compile` finds no compiler for `device`, before any work, saying what to install or choose"
+    if compile == 'on' and not has_compiler(device):
+        need = 'triton' if torch.device(device).type == 'cuda' else 'a C++ compiler (g++, clang++, or one named by $CXX)'
+        raise ValueError(f"--compile on needs {need} on {device}, and none was found: install it, or use --compile auto "
+                         "(which compiles where it can) or --compile off")
 
 class CompileLongRuns(Callback):
     "`compile='auto'`: compile the model at the start of a fit of at least `COMPILE_MIN_STEPS` optimizer steps, where a compiler is found"

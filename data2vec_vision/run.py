@@ -14,15 +14,17 @@ from .files import read_bounded_text
 from .settings import SETTINGS, coerce, current_names
 
 # %% auto #0
-__all__ = ['RESUME_CAN_CHANGE', 'STUDENT_FILE', 'read_config', 'resumed_settings', 'check_resume', 'stored_values',
+__all__ = ['MERGE_TAG', 'RESUME_CAN_CHANGE', 'STUDENT_FILE', 'read_config', 'resumed_settings', 'check_resume', 'stored_values',
            'write_config', 'RunFolder', 'fresh_output', 'run_record']
 
 # %% ../nbs/07a_run.ipynb #8577d0fd
+MERGE_TAG = 'tag:yaml.org,2002:merge'   # YAML's `<<: *anchor`, which brings another mapping's keys in
+
 def _unique_keys(loader, node, deep=False):
-    "A YAML mapping whose keys are all different: a setting written twice is a mistake, not a choice of the last"
-    keys = [loader.construct_object(k, deep=deep) for k, _ in node.value]
-    mapping = loader.construct_mapping(node, deep)                     # refuses a key that cannot be one (a list, say)
-    if len(mapping) < len(keys):                                       # counted, not compared pairwise: a file may hold 100,000 keys
+    "A YAML mapping whose keys are all different: a setting written twice is a mistake, not a choice of the last (one written over a merged `<<` is YAML's way)"
+    keys = [loader.construct_object(k, deep=deep) for k, _ in node.value if k.tag != MERGE_TAG]   # before the merge adds its keys to the node
+    mapping = loader.construct_mapping(node, deep)                     # merges, and refuses a key that cannot be one (a list, say)
+    if len(set(keys)) < len(keys):                                     # counted, not compared pairwise: a file may hold 100,000 keys
         twice = sorted(str(k)[:40] for k, n in Counter(keys).items() if n > 1)
         raise ValueError(f"sets {', '.join(twice[:5])}{f' and {len(twice) - 5} more' if len(twice) > 5 else ''} more than once: "
                          "keep one line for each")
@@ -111,7 +113,9 @@ class RunFolder:
     def _take_lock(self) -> bool:
         "Lock `.lock` in the folder; False when the file locked is no longer the folder's (removed as its run ended)"
         import fcntl
-        try: self.lock = open(self.path/'.lock', 'a+')
+        if (self.path/'.lock').is_symlink():                   # never written through: its target may be anything of the user's
+            raise ValueError(f"{self.path/'.lock'} is a symbolic link, which no run makes: remove it, or choose another --checkpoint-out-dir. Nothing was written")
+        try: self.lock = os.fdopen(os.open(self.path/'.lock', os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o666), 'a+')   # a link made meanwhile fails here
         except OSError as e:
             raise ValueError(f"--checkpoint-out-dir {self.path} cannot be written to ({e.strerror or e}): choose another folder") from e
         try: fcntl.flock(self.lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
