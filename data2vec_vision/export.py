@@ -15,14 +15,15 @@ from .checkpoint import atomic_save
 from .forms import form_of
 from .timm_files import read_timm_file, read_timm_folder, timm_classes
 from .official import HEAD_FILE, HF_NAMES, OBJECTIVE, QKV, is_hub_id, name_rules, renamed
+from .settings import SETTINGS, resolve_settings
 from .transforms import IMAGENET_MEAN, IMAGENET_STD
 from . import __version__
 
 # %% auto #0
 __all__ = ['VIT_NAMES', 'encoder_state_dict', 'to_timm', 'timm_pretrained_cfg', 'timm_metadata', 'write_timm', 'save_timm',
            'load_timm', 'timm_folder_load_line', 'timm_load_line', 'hf_config', 'hf_state', 'hf_preprocessor',
-           'hf_load_line', 'model_card', 'save_hf', 'push_to_hub', 'check_export_target', 'ImageFeatures', 'save_onnx',
-           'export_onnx']
+           'hf_load_line', 'shown', 'card_settings', 'model_card', 'save_hf', 'push_to_hub', 'check_export_target',
+           'ImageFeatures', 'save_onnx', 'export_onnx']
 
 # %% ../nbs/02b_export.ipynb #e4a3376c
 def encoder_state_dict(model: Data2Vec, teacher: bool = False) -> dict:
@@ -165,24 +166,40 @@ def hf_load_line(model: Data2Vec, folder) -> str:
     pooler = ', add_pooling_layer=True' if model.config['mean_pooling'] else ''
     return f"transformers.Data2VecVisionModel.from_pretrained({str(folder)!r}{pooler})"
 
+def shown(value):
+    "A value as a model card shows it: numbers to 4 significant digits"
+    return f'{value:.4g}' if isinstance(value, float) else value
+
+def card_settings(settings: dict) -> dict:   # a run's settings, as its config.yaml holds them
+    "What a model card says of a run's settings: its preset and recipe, and the settings that differ from theirs; no path, nothing of the machine"
+    base = resolve_settings(dict(preset=settings.get('preset'), recipe=settings.get('recipe')))
+    local = lambda n: SETTINGS[n].type is Path or SETTINGS[n].group == 'Hardware' or (n == 'init' and not is_hub_id(settings[n]))
+    differ = {n: shown(v) for n, v in settings.items() if n in SETTINGS and not local(n) and v != base[n] and n not in ('preset', 'recipe')}
+    return {'preset': base['preset'], 'recipe': base['recipe'], **differ}
+
 def model_card(model: Data2Vec,              # the model written
                folder,                       # where it is written, or the hub repository it goes to
                settings: dict | None = None, # the run's settings (its config.yaml), when known
                last_epoch: dict | None = None,   # the last row of the run's log.csv, when known
                library: str = 'transformers') -> str:   # which library's folder it describes: 'transformers' or 'timm'
-    "A hub model card (README.md): what the model is, how it was trained and measured, and how to load it"
+    "A hub model card (README.md): what the model is, how it was trained and measured, and how to load it; no local path"
     c = model.config
     form = form_of(c).title
     recipe = model.recipe.title
-    lines = ['---', f'library_name: {library}', 'pipeline_tag: image-feature-extraction',
-             'tags: [data2vec, vision, self-supervised-learning, data2vec_vision]', '---', '', '# A data2vec vision encoder', '',
+    folder = folder if is_hub_id(folder) else Path(folder).name              # the hub's name, or the folder's own: never where it lies
+    base = settings.get('init') if settings and settings.get('init') and is_hub_id(settings['init']) else None
+    lines = ['---', f'library_name: {library}', 'pipeline_tag: image-feature-extraction', *([f'base_model: {base}'] if base else []),
+             'tags:', *[f'- {t}' for t in ('data2vec', 'vision', 'self-supervised-learning', 'image-feature-extraction', 'data2vec_vision')],
+             '---', '', '# A data2vec vision encoder', '',
              f"A Vision Transformer of the {form} form ({c['depth']} blocks of width {c['embed_dim']}, {c['num_heads']} heads, patches of "
              f"{c['patch_size']} px, images of {c['img_size']} px) pretrained without labels by {recipe}, with "
              f"[data2vec_vision](https://github.com/data2vec-vision/data2vec_vision) {__version__}.", '']
-    if settings: lines += ['## How it was trained', '', '| setting | value |', '| --- | --- |',
-                           *[f'| {k} | {v} |' for k, v in settings.items()], '']
+    if base: lines += [f"Pretraining went on from [{base}](https://huggingface.co/{base}).", '']
+    if settings: lines += ['## How it was trained', '', "The preset and recipe, and every setting that differs from theirs "
+                           "([the settings](https://data2vec-vision.github.io/data2vec_vision/settings.html)):", '',
+                           '| setting | value |', '| --- | --- |', *[f'| {k} | {v} |' for k, v in card_settings(settings).items()], '']
     if last_epoch: lines += ['## At the end of training', '', '| ' + ' | '.join(last_epoch) + ' |', '|' + ' --- |' * len(last_epoch),
-                             '| ' + ' | '.join(map(str, last_epoch.values())) + ' |', '']
+                             '| ' + ' | '.join(str(shown(v)) for v in last_epoch.values()) + ' |', '']
     if library == 'timm':
         use = ['import timm', f'model = {timm_folder_load_line(folder)}.eval()',
                'transform = timm.data.create_transform(**timm.data.resolve_data_config(model=model))',
