@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse, sys, warnings
 from pathlib import Path
 from . import __version__
-from .run import (RunFolder, check_resume, fresh_output, read_config, resumed_settings, run_record, stored_values,
+from .run import (RunFolder, absolute_paths, check_resume, check_stored_paths, fresh_output, read_config, resumed_settings, run_record, stored_values,
                                  write_config)
 from .settings import (FEATURE_SETTINGS, FINETUNE_SETTINGS, GROUPS, PRESETS, RECIPES, SETTINGS, Setting, coerce,
                                       resolve_command, resolve_settings)
@@ -107,6 +107,7 @@ def resolve_options(args: argparse.Namespace) -> argparse.Namespace:
         resumed = read_training_state(given['resume_checkpoint'])
         stored, done = resumed_settings(resumed, given['resume_checkpoint'])
         check_resume(given, stored, given['resume_checkpoint'])
+        check_stored_paths(given, stored, given['resume_checkpoint'])
         config = {**config, **stored}
     source, init = None, given['init'] if given['init'] is not None else config.get('init')   # a --config's init starts the run too
     if init is not None and given['resume_checkpoint'] is None:
@@ -118,7 +119,7 @@ def resolve_options(args: argparse.Namespace) -> argparse.Namespace:
         for name in ('colour', 'background'):
             if given[name] == 'auto': given[name] = seen[name]                 # given: it stands over a --config's values
             elif given[name] is None and config.get(name, 'auto') == 'auto': config[name] = seen[name]
-    s = resolve_settings(given, config)
+    s = absolute_paths(resolve_settings(given, config))          # stored so: a run resumed from elsewhere reads the same places
     if given['resume_checkpoint'] is not None and done >= s['epochs']:
         raise ValueError(f"{given['resume_checkpoint']} has done all {done} epochs of its run: to train further, give --epochs above "
                          f"{done} (the learning-rate and tau schedules are then planned for the new length)")

@@ -14,8 +14,8 @@ from .files import read_bounded_text
 from .settings import SETTINGS, coerce, current_names
 
 # %% auto #0
-__all__ = ['MERGE_TAG', 'RESUME_CAN_CHANGE', 'STUDENT_FILE', 'read_config', 'resumed_settings', 'check_resume', 'stored_values',
-           'write_config', 'RunFolder', 'fresh_output', 'run_record']
+__all__ = ['MERGE_TAG', 'RESUME_CAN_CHANGE', 'STUDENT_FILE', 'read_config', 'resumed_settings', 'check_resume', 'absolute_paths',
+           'check_stored_paths', 'stored_values', 'write_config', 'RunFolder', 'fresh_output', 'run_record']
 
 # %% ../nbs/07a_run.ipynb #8577d0fd
 MERGE_TAG = 'tag:yaml.org,2002:merge'   # YAML's `<<: *anchor`, which brings another mapping's keys in
@@ -69,6 +69,24 @@ def check_resume(given: dict, stored: dict, path):
                          '; '.join(f"{SETTINGS[n].option} {given[n]} here, {stored[n]} there" for n in changed) +
                          f". A resumed run keeps its settings (only {', '.join('--' + n.replace('_', '-') for n in RESUME_CAN_CHANGE[:-3])} "
                          "may change): leave these options out, or start a new run in another folder")
+
+# %% ../nbs/07a_run.ipynb #5495378c
+def absolute_paths(s: dict) -> dict:   # settings by name
+    "`s` with each path absolute: every path setting, and `init` where it names a file or folder here (not a hub id)"
+    local = lambda n, v: v is not None and n in SETTINGS and (SETTINGS[n].type is Path or (n == 'init' and Path(v).exists()))
+    return {n: type(v)(Path(v).absolute()) if local(n, v) else v for n, v in s.items()}
+
+def check_stored_paths(given: dict,      # the options given now (None: not given)
+                       stored: dict,     # the settings the checkpoint holds
+                       checkpoint):      # its path
+    "Refuse a checkpoint's relative paths (an earlier version's) that would mean other places from here than where its run started"
+    relative = [n for n, v in stored.items() if n in SETTINGS and SETTINGS[n].type is Path and v is not None
+                and not Path(v).is_absolute() and given.get(n) is None]
+    started_here = Path(stored.get('checkpoint_out_dir') or '.').absolute() == Path(checkpoint).absolute().parent
+    if relative and not started_here:
+        raise ValueError(f"{checkpoint} holds paths relative to the directory its run started in, which is not this one: "
+                         + ', '.join(f"{SETTINGS[n].option or n} {stored[n]}" for n in relative)
+                         + ". Run the command from that directory, or give them again as absolute paths")
 
 # %% ../nbs/07a_run.ipynb #4e420411
 def stored_values(settings: dict) -> dict:   # a run's settings, possibly among other values (the command line's namespace, as a dict)

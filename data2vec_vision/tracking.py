@@ -6,7 +6,7 @@ Docs: https://data2vec-vision.github.io/data2vec_vision/tracking.html.md"""
 
 # %% ../nbs/13_tracking.ipynb #2f82caca
 from __future__ import annotations
-import json, math, os, sys, time, warnings
+import csv, io, json, math, os, sys, time, warnings
 from pathlib import Path
 import torch
 from fastcore.basics import noop
@@ -19,23 +19,40 @@ from .checkpoint import atomic_save
 from .files import read_bounded_text
 
 # %% auto #0
-__all__ = ['PLOT_PANELS', 'RunLog', 'PlainProgress', 'plain_when_piped', 'SkippedImages', 'read_run_log', 'plot_run', 'ScalarLog',
-           'check_backends', 'TensorBoardLog', 'WandbLog', 'run_loggers']
+__all__ = ['PLOT_PANELS', 'RunLog', 'continued_columns', 'PlainProgress', 'plain_when_piped', 'SkippedImages', 'read_run_log',
+           'plot_run', 'ScalarLog', 'check_backends', 'TensorBoardLog', 'WandbLog', 'run_loggers']
 
 # %% ../nbs/13_tracking.ipynb #6ea2ca3a
 class RunLog(CSVLogger):
-    "fastai's `CSVLogger`, appended to by a resumed run: one header, and no lines for the epochs a resume skips"
+    "fastai's `CSVLogger`, appended to by a resumed run: one header that fits every row, and no lines for the epochs a resume skips"
     def before_fit(self):
-        file = self.path/self.fname
+        file, names = self.path/self.fname, list(self.recorder.metric_names)
         continuing = self.append and file.exists() and file.stat().st_size > 0
         file.parent.mkdir(parents=True, exist_ok=True)
+        self.columns = continued_columns(file, names) if continuing else names
         self.file = file.open('a' if continuing else 'w')
-        if not continuing: self.file.write(','.join(self.recorder.metric_names) + '\n')
+        if not continuing: self.file.write(','.join(names) + '\n')
         self.old_logger, self.learn.logger = self.logger, self._write_line
 
     def _write_line(self, log):
-        if len(log) == len(self.recorder.metric_names): super()._write_line(log)
-        else: self.old_logger(log)                             # a skipped epoch: only its number and time
+        if len(log) != len(self.recorder.metric_names): return self.old_logger(log)   # a skipped epoch: only its number and time
+        values = dict(zip(self.recorder.metric_names, map(str, log)))
+        self.file.write(','.join(values.get(c, '') for c in self.columns) + '\n')   # in the file's columns
+        self.file.flush(); os.fsync(self.file.fileno())
+        self.old_logger(log)
+
+# %% ../nbs/13_tracking.ipynb #ac255c7e
+def continued_columns(file: Path,        # the log.csv a resumed run goes on with
+                      names: list) -> list:   # the columns this run logs
+    "The columns of the continued log: the file's, then those this run adds, the file rewritten whole (atomically) when it gains any"
+    with file.open(newline='') as f: rows = list(csv.reader(f))
+    old = rows[0] if rows else []
+    columns = old + [n for n in names if n not in old]
+    if columns != old:
+        text = io.StringIO()
+        csv.writer(text, lineterminator='\n').writerows([columns] + [r + [''] * (len(columns) - len(r)) for r in rows[1:]])
+        atomic_save(text.getvalue(), file)
+    return columns
 
 # %% ../nbs/13_tracking.ipynb #91698b24
 class PlainProgress(Callback):
@@ -119,7 +136,6 @@ def _names(files: list, shown: int = 3) -> str: return ', '.join(map(str, files[
 # %% ../nbs/13_tracking.ipynb #67cd5007
 def read_run_log(path) -> list:   # a run's log.csv
     "The rows of a run's `log.csv`, each a dict of text by column with a whole `epoch`; a damaged or hand-edited row is refused"
-    import csv, io
     rows = list(csv.DictReader(io.StringIO(read_bounded_text(path, 'a run log'))))
     bad = next((i for i, r in enumerate(rows) if not (r.get('epoch') or '').isdigit()), None)
     if bad is not None: raise ValueError(f"{path}: row {bad + 1} has no epoch number: the log is damaged or was changed by hand")
