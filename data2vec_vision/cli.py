@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse, sys, warnings
 from pathlib import Path
 from . import __version__
-from .run import (RunFolder, absolute_paths, check_resume, check_stored_paths, fresh_output, read_config, resumed_settings, run_record, stored_values,
+from .run import (RunFolder, absolute_paths, check_resume, check_stored_paths, fresh_output, replaceable_output, read_config, resumed_settings, run_record, stored_values,
                                  write_config)
 from .settings import (FEATURE_SETTINGS, FINETUNE_SETTINGS, GROUPS, PRESETS, RECIPES, SETTINGS, Setting, coerce,
                                       resolve_command, resolve_settings)
@@ -260,7 +260,9 @@ def _feature_model(args) -> tuple:
 def extract(args: argparse.Namespace) -> Path:
     "Write the features of every image in `args.folder` to `args.out`"
     from data2vec_vision.data import find_images, readable_images
-    from data2vec_vision.evaluation import save_features
+    from data2vec_vision.evaluation import features_paths, save_features
+    npy, names = features_paths(args.out)
+    replaceable_output(npy, '.npy', b'\x93NUMPY'); replaceable_output(names, '.json', b'[')   # an earlier extract's, nothing else
     s, model = _feature_model(args)
     files = readable_images(find_images(args.folder))
     out, names = save_features(args.out, _features(model, files, s), files)
@@ -327,7 +329,7 @@ def export(args: argparse.Namespace) -> Path:
 def plot(args: argparse.Namespace) -> Path:
     "Draw the log.csv of the run in `args.run_folder` into a PNG; its path"
     from data2vec_vision.tracking import plot_run
-    out = plot_run(args.run_folder, args.out)
+    out = plot_run(args.run_folder, replaceable_output(args.out or Path(args.run_folder)/'log.png', '.png', b'\x89PNG'))
     print(f"Wrote {out}")
     return out
 

@@ -29,8 +29,8 @@ from .files import read_bounded_text
 from .settings import FEATURE_SETTINGS
 
 # %% auto #0
-__all__ = ['MAX_NAME_BYTES', 'PIXEL_FLOOR_SIZE', 'CLEAR_GAIN', 'extract_features', 'present', 'save_features', 'load_features',
-           'knn_accuracy', 'pixel_features', 'pixel_knn', 'linear_probe', 'KNNMonitor']
+__all__ = ['MAX_NAME_BYTES', 'PIXEL_FLOOR_SIZE', 'CLEAR_GAIN', 'extract_features', 'present', 'features_paths', 'save_features',
+           'load_features', 'knn_accuracy', 'pixel_features', 'pixel_knn', 'linear_probe', 'KNNMonitor']
 
 # %% ../nbs/06_evaluation.ipynb #10abde0c
 def extract_features(model: Data2Vec,        # a pretrained model
@@ -71,13 +71,17 @@ def present(x: Tensor, y: Tensor) -> tuple:   # features `[N, D]` (NaN rows: mis
     return x[keep], y[keep]
 
 # %% ../nbs/06_evaluation.ipynb #1255f27d
+def features_paths(out) -> tuple:   # the features file asked for
+    "The features file (`.npy` added when `out` has another suffix) and the file of names beside it (`.files.json`)"
+    out = Path(out)
+    if out.suffix != '.npy': out = out.with_name(out.name + '.npy')
+    return out, out.with_suffix('.files.json')
+
 def save_features(out,                 # the features file; `.npy` is added when it has another suffix
                   feats: Tensor,       # features `[N, D]`
                   files: list) -> tuple:  # the N image files, in the order of `feats`
     "Write `feats` to `out` and the names of `files` beside it as a JSON list (`.files.json`), each atomically; the two paths"
-    out = Path(out)
-    if out.suffix != '.npy': out = out.with_name(out.name + '.npy')
-    names = out.with_suffix('.files.json')
+    out, names = features_paths(out)
     atomic_save(feats.numpy(), out, write=lambda a, f: np.save(f, a))
     atomic_save(json.dumps([str(f) for f in files]), names)   # ASCII: any name round-trips
     return out, names

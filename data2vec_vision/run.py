@@ -14,8 +14,9 @@ from .files import read_bounded_text
 from .settings import SETTINGS, coerce, current_names
 
 # %% auto #0
-__all__ = ['MERGE_TAG', 'RESUME_CAN_CHANGE', 'STUDENT_FILE', 'read_config', 'resumed_settings', 'check_resume', 'absolute_paths',
-           'check_stored_paths', 'stored_values', 'write_config', 'RunFolder', 'fresh_output', 'run_record']
+__all__ = ['MERGE_TAG', 'RESUME_CAN_CHANGE', 'STUDENT_FILE', 'TEMP_NAME_BYTES', 'read_config', 'resumed_settings', 'check_resume',
+           'absolute_paths', 'check_stored_paths', 'stored_values', 'write_config', 'RunFolder', 'writable_place',
+           'fresh_output', 'begins_with', 'replaceable_output', 'run_record']
 
 # %% ../nbs/07a_run.ipynb #8577d0fd
 MERGE_TAG = 'tag:yaml.org,2002:merge'   # YAML's `<<: *anchor`, which brings another mapping's keys in
@@ -172,13 +173,36 @@ class RunFolder:
         fcntl.flock(self.lock, fcntl.LOCK_UN); self.lock.close()
 
 # %% ../nbs/07a_run.ipynb #6526bf5b
-def fresh_output(path) -> Path:
-    "`path` for an output that `finetune` or `export` writes at the end: refused before any work when it exists or its folder does not"
+TEMP_NAME_BYTES = 14   # what `atomic_save`'s temporary name adds to a file's: '.', '.', 8 random characters, '.tmp'
+
+def writable_place(path) -> Path:
+    "`path` for an output written at the end: its folder there and writable, its name short enough for its temporary name too"
     path = Path(path)
-    if path.exists() or path.is_symlink(): raise ValueError(f"--out {path} exists already: choose a new name (nothing is overwritten)")
+    if len(os.fsencode(path.name)) + TEMP_NAME_BYTES > 255:
+        raise ValueError(f"--out {path}: the name is {len(os.fsencode(path.name))} bytes, and with the {TEMP_NAME_BYTES} its temporary name adds "
+                         f"it must stay within 255: choose a shorter name")
     if not path.parent.is_dir(): raise ValueError(f"--out {path}: the folder {path.parent} does not exist: create it, or choose another path")
     if not os.access(path.parent, os.W_OK): raise ValueError(f"--out {path}: the folder {path.parent} cannot be written to: choose another path")
     return path
+
+def fresh_output(path) -> Path:
+    "`path` for an output that `finetune` or `export` writes at the end: refused before any work when it exists or cannot be written"
+    path = Path(path)
+    if path.exists() or path.is_symlink(): raise ValueError(f"--out {path} exists already: choose a new name (nothing is overwritten)")
+    return writable_place(path)
+
+def begins_with(path: Path, starts: bytes) -> bool:
+    with open(path, 'rb') as f: return f.read(len(starts)) == starts
+
+def replaceable_output(path,              # the output `plot` or `extract` writes
+                       suffix: str,       # the suffix it must have, e.g. '.png'
+                       starts: bytes) -> Path:   # how a file of its kind begins: an existing one is replaced only then
+    "`path` for an output that replaces only an earlier output of its own kind: refused before any work when it has another suffix, is another file, or cannot be written"
+    path = Path(path)
+    if path.suffix != suffix: raise ValueError(f"--out {path}: this command writes a {suffix} file: give a name ending in {suffix}")
+    if path.is_symlink() or (path.exists() and not (path.is_file() and begins_with(path, starts))):
+        raise ValueError(f"--out {path} exists and is not a {suffix} file this command wrote: choose another name (it is left as it is)")
+    return writable_place(path)
 
 # %% ../nbs/07a_run.ipynb #bfb08a8f
 def run_record(checkpoint) -> tuple:
