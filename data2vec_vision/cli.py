@@ -9,14 +9,15 @@ from __future__ import annotations
 import argparse, sys, warnings
 from pathlib import Path
 from . import __version__
-from .run import (RunFolder, absolute_paths, check_resume, check_stored_paths, fresh_output, replaceable_output, read_config, resumed_settings, run_record, stored_values,
+from .run import (RESUME_CAN_CHANGE, RunFolder, absolute_paths, check_resume, check_stored_paths, fresh_output, replaceable_output, read_config, resumed_settings, run_record, stored_values,
                                  write_config)
 from .settings import (FEATURE_SETTINGS, FINETUNE_SETTINGS, GROUPS, PRESETS, RECIPES, SETTINGS, Setting, coerce,
                                       resolve_command, resolve_settings)
 
 # %% auto #0
-__all__ = ['MODEL_SOURCE', 'add_settings', 'get_parser', 'resolve_options', 'folder_looks', 'init_architecture', 'setup',
-           'fit_and_report', 'pretrain', 'extract', 'evaluate', 'finetune', 'export', 'plot', 'show_warning', 'main']
+__all__ = ['MODEL_SOURCE', 'add_settings', 'get_parser', 'resolve_options', 'folder_looks', 'rgb_model', 'init_architecture',
+           'setup', 'fit_and_report', 'pretrain', 'extract', 'evaluate', 'finetune', 'export', 'plot', 'show_warning',
+           'main']
 
 # %% ../nbs/07_cli.ipynb #967c300c
 def _default_text(s: Setting, value) -> str:
@@ -106,9 +107,9 @@ def resolve_options(args: argparse.Namespace) -> argparse.Namespace:
         from data2vec_vision.checkpoint import read_training_state
         resumed = read_training_state(given['resume_checkpoint'])
         stored, done = resumed_settings(resumed, given['resume_checkpoint'])
-        check_resume(given, stored, given['resume_checkpoint'])
+        check_resume({**config, **{n: v for n, v in given.items() if v is not None}}, stored, given['resume_checkpoint'])   # a --config's values under the options' rules
         check_stored_paths(given, stored, given['resume_checkpoint'])
-        config = {**config, **stored}
+        config = {**stored, **{n: v for n, v in config.items() if n in RESUME_CAN_CHANGE}}   # what a resume may change, changed
     source, init = None, given['init'] if given['init'] is not None else config.get('init')   # a --config's init starts the run too
     if init is not None and given['resume_checkpoint'] is None:
         source, architecture = init_architecture(coerce(SETTINGS['init'], init), given)
@@ -134,10 +135,17 @@ def folder_looks(path) -> dict:
     return dict(colour='gray' if looks_grayscale(files) else 'colour', background='flat' if looks_flat(files) else 'varied')
 
 # %% ../nbs/07_cli.ipynb #7e75347a
+def rgb_model(model, source):
+    "`model`, refused unless it takes the RGB images that the commands read"
+    if model.config['in_chans'] != 3:
+        raise ValueError(f"{source} takes {model.config['in_chans']}-channel images, and the commands read images as RGB (3 channels): "
+                         "use it from Python, with tensors of its channels")
+    return model
+
 def init_architecture(init: str, given: dict) -> tuple:
     "The model `--init` names, and the settings its weights fix; an option given that contradicts them is refused"
     from data2vec_vision.model import Data2Vec, architecture_of
-    source = Data2Vec.from_pretrained(init)
+    source = rgb_model(Data2Vec.from_pretrained(init), f'--init {init}')
     architecture = architecture_of(source)
     clash = [n for n, v in architecture.items() if given.get(n) is not None and coerce(SETTINGS[n], given[n]) != v]
     if clash:
@@ -255,7 +263,7 @@ def _given(args, table: dict) -> dict: return {n: getattr(args, n, None) for n i
 def _feature_model(args) -> tuple:
     "`extract`'s and `evaluate`'s settings, and the model of `args.checkpoint` they read (its teacher with `--teacher`)"
     s = resolve_command(FEATURE_SETTINGS, _given(args, FEATURE_SETTINGS))
-    return s, _load(args.checkpoint, s['teacher'])
+    return s, rgb_model(_load(args.checkpoint, s['teacher']), args.checkpoint)
 
 def extract(args: argparse.Namespace) -> Path:
     "Write the features of every image in `args.folder` to `args.out`"
@@ -295,7 +303,7 @@ def finetune(args: argparse.Namespace):
     s = resolve_command(FINETUNE_SETTINGS, _given(args, FINETUNE_SETTINGS))
     out = fresh_output(s['out'])                               # before the training it would hold
     set_seed(s['seed'])
-    model = _load(args.init, args.teacher)
+    model = rgb_model(_load(args.init, args.teacher), args.init)
     dls = classification_dataloaders(args.labeled_folder, s['img_size'] or model.config['img_size'], s['batch_size'],
                                      num_workers=s['num_workers'], device=process_device(s['device']))
     learn = classifier_learner(dls, model, teacher=args.teacher, img_size=s['img_size'], drop_path=s['drop_path'], label_smoothing=s['label_smoothing'],
