@@ -47,11 +47,12 @@ def atomic_save(obj, path, write=None):
         os.replace(tmp, path)
     except (OSError, RuntimeError) as e:                   # torch.save reports a failed write as a RuntimeError
         Path(tmp).unlink(missing_ok=True)
-        kept = f"the previous {path.name} is intact" if path.exists() else "nothing was written"
+        kept = (f"the previous {path.name} is intact. Free some space or choose another folder, then resume" if path.exists() else
+                f"nothing was written. Free some space or choose another folder, and run again")
         full = shutil.disk_usage(path.parent).free < (1 << 20)
         reason = 'no space left on the device' if full else (getattr(e, 'strerror', None) or str(e).splitlines()[0][:200])
         raise OSError(errno.ENOSPC if full else getattr(e, 'errno', None) or errno.EIO,
-                      f"Could not write {path} ({reason}); {kept}. Free some space or choose another folder, then resume.") from e
+                      f"Could not write {path} ({reason}); {kept}.") from e
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise

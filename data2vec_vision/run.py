@@ -6,7 +6,7 @@ Docs: https://data2vec-vision.github.io/data2vec_vision/run.html.md"""
 
 # %% ../nbs/07a_run.ipynb #8444596c
 from __future__ import annotations
-import json, os, re, time
+import json, os, re, time, warnings
 from collections import Counter
 from pathlib import Path
 from . import __version__
@@ -44,10 +44,10 @@ def read_config(path) -> dict:
     if not path.exists(): raise FileNotFoundError(f"--config {path} does not exist: pass a config.yaml that a run wrote")
     text = read_bounded_text(path, 'a config.yaml')
     try: data = yaml.load(text, Loader=_safe_loader())
-    except (yaml.YAMLError, RecursionError, ValueError) as e: raise ValueError(f"--config {path} is not readable YAML: {str(e)[:300]}") from e
+    except (yaml.YAMLError, RecursionError, ValueError) as e: raise ValueError(f"{path} is not readable YAML: {str(e)[:300]}") from e
     if not isinstance(data, dict):
-        raise ValueError(f"--config {path} must hold settings as `name: value` lines, got {type(data).__name__}")
-    return current_names(data, f"--config {path}")
+        raise ValueError(f"{path} must hold settings as `name: value` lines, got {type(data).__name__}")
+    return current_names(data, path)
 
 # %% ../nbs/07a_run.ipynb #c61c7244
 RESUME_CAN_CHANGE = ('epochs', 'max_lr', 'device', 'num_workers', 'precision', 'teacher_precision', 'compile', 'save_every', 'knn_eval_path',
@@ -151,8 +151,8 @@ class RunFolder:
 
     @staticmethod
     def saved(files: list) -> bool:
-        "Whether a run's `files` include what continues it or what it trained: only then is the folder a run"
-        return any(n == 'checkpoint.pt' or STUDENT_FILE.fullmatch(n) for n in files)
+        "Whether a run's `files` include `checkpoint.pt`, which continues it: only then is the folder a run to go on with (weights without it, a save cut short, are moved aside with the rest)"
+        return 'checkpoint.pt' in files
 
     def move_aside(self, files: list):
         "Move an unfinished run's `files` into a new `unfinished-<time>/` in the folder, never deleting them"
@@ -160,7 +160,7 @@ class RunFolder:
         while aside.exists(): aside = aside.with_name(aside.name + '_')
         aside.mkdir()
         for name in files: (self.path/name).rename(aside/name)
-        print(f"{self.path} held a run that ended before its first checkpoint ({', '.join(files)}): moved to {aside}; starting over")
+        print(f"{self.path} held a run that ended before its first resumable checkpoint ({', '.join(files)}): moved to {aside}; starting over")
 
     def run_files(self) -> list:
         return sorted(p.name for p in self.path.iterdir() if p.name in self.RUN_FILES or STUDENT_FILE.fullmatch(p.name))
@@ -206,11 +206,14 @@ def replaceable_output(path,              # the output `plot` or `extract` write
 
 # %% ../nbs/07a_run.ipynb #bfb08a8f
 def run_record(checkpoint) -> tuple:
-    "The settings (`config.yaml`) and the last row of `log.csv` of the run that wrote `checkpoint`, each None when not beside it"
+    "The settings (`config.yaml`) and the last row of `log.csv` of the run that wrote `checkpoint`, each None when not beside it or not readable (said)"
     from data2vec_vision.checkpoint import is_ours
     from data2vec_vision.tracking import read_run_log
     folder = Path(checkpoint).parent
     if not is_ours(checkpoint): return None, None
-    settings = read_config(folder/'config.yaml') if (folder/'config.yaml').is_file() else None
-    rows = read_run_log(folder/'log.csv') if (folder/'log.csv').is_file() else []
-    return settings, rows[-1] if rows else None
+    def read(name, reader):                                    # the records describe the model: never a reason not to give it out
+        if not (folder/name).is_file(): return None
+        try: return reader(folder/name)
+        except ValueError as e: warnings.warn(f"{folder/name} could not be read ({e}): the model card goes without it")
+    rows = read('log.csv', read_run_log)
+    return read('config.yaml', read_config), rows[-1] if rows else None

@@ -19,8 +19,8 @@ from .checkpoint import atomic_save
 from .files import read_bounded_text
 
 # %% auto #0
-__all__ = ['PLOT_PANELS', 'RunLog', 'continued_columns', 'PlainProgress', 'plain_when_piped', 'SkippedImages', 'read_run_log',
-           'plot_run', 'ScalarLog', 'check_backends', 'TensorBoardLog', 'WandbLog', 'run_loggers']
+__all__ = ['RUN_LOG_BYTES', 'PLOT_PANELS', 'RunLog', 'continued_columns', 'PlainProgress', 'plain_when_piped', 'SkippedImages',
+           'read_run_log', 'plot_run', 'ScalarLog', 'check_backends', 'TensorBoardLog', 'WandbLog', 'run_loggers']
 
 # %% ../nbs/13_tracking.ipynb #6ea2ca3a
 class RunLog(CSVLogger):
@@ -134,9 +134,11 @@ class SkippedImages(Callback):
 def _names(files: list, shown: int = 3) -> str: return ', '.join(map(str, files[:shown])) + (f' and {len(files) - shown} more' if len(files) > shown else '')
 
 # %% ../nbs/13_tracking.ipynb #67cd5007
+RUN_LOG_BYTES = 1 << 26   # 64 MiB: a log.csv of some 600,000 epochs; what a real run writes, with room to spare
+
 def read_run_log(path) -> list:   # a run's log.csv
     "The rows of a run's `log.csv`, each a dict of text by column with a whole `epoch`; a damaged or hand-edited row is refused"
-    rows = list(csv.DictReader(io.StringIO(read_bounded_text(path, 'a run log'))))
+    rows = list(csv.DictReader(io.StringIO(read_bounded_text(path, 'a run log', RUN_LOG_BYTES))))
     bad = next((i for i, r in enumerate(rows) if not (r.get('epoch') or '').isdigit()), None)
     if bad is not None: raise ValueError(f"{path}: row {bad + 1} has no epoch number: the log is damaged or was changed by hand")
     return rows
