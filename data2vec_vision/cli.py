@@ -226,10 +226,11 @@ def fit_and_report(learn, start: int, cbs=()):
         if learn.run_folder: learn.run_folder.close()
     report = rank_distrib() == 0                               # rank 0 speaks for every process
     resumable = Path(s.checkpoint_out_dir)/'checkpoint.pt'
-    if learn.interrupted:
+    if learn.interrupted and getattr(learn, 'resume_epoch', s.epochs) < s.epochs:
         if report: print(f"Stopped by {learn.interrupted}: saved {resumable}, which continues at epoch {learn.resume_epoch}. "
               f"Continue with --resume-checkpoint {resumable}")
         raise SystemExit(130)
+    if learn.interrupted and report: print(f"{learn.interrupted} came as the last epoch ended: every epoch is done and saved.")
     if learn.nonfinite_at is not None: raise SystemExit(1)
     if not report: return learn
     if learn.collapsed_at is not None:
@@ -362,4 +363,6 @@ def main(argv=None):
             if args.command in commands: return commands[args.command](args)
             learn, start = setup(args)
         except (ValueError, OSError, ImportError) as e: parser.exit(2, f"error: {e}\n")
-        return fit_and_report(learn, start)
+        except KeyboardInterrupt: parser.exit(130, "interrupted: nothing was saved; run the command again\n")
+        try: return fit_and_report(learn, start)         # from its first epoch, Ctrl-C and SIGTERM stop it with a checkpoint
+        except KeyboardInterrupt: parser.exit(130, "interrupted before training began: nothing was trained; run the command again\n")

@@ -22,8 +22,8 @@ from .transforms import JoinPatchSequence, PatchesToSequence, ViTPatchesTransfor
 # %% auto #0
 __all__ = ['TARGET_NORMS', 'MODEL_KEYS', 'RECIPE_MODELS', 'ARCHITECTURE', 'normalize_layer', 'make_targets', 'ChannelNorm',
            'ConvDecoder', 'place_visible', 'normalized_patches', 'Recipe', 'MaskTokenRecipe', 'VisibleOnlyRecipe',
-           'recipe_of', 'model_settings', 'model_from_settings', 'Data2Vec', 'stored_config', 'check_weights',
-           'init_from', 'architecture_of']
+           'recipe_of', 'model_settings', 'model_from_settings', 'Data2Vec', 'stored_config', 'check_tensors',
+           'check_weights', 'init_from', 'architecture_of']
 
 # %% ../nbs/02_model.ipynb #9608b20c
 TARGET_NORMS = SETTINGS['target_norm'].choices     # ('layer', 'instance', 'none')
@@ -264,10 +264,17 @@ def stored_config(ckpt: dict, path) -> dict:
     return config
 
 # %% ../nbs/02_model.ipynb #a698a586
+def check_tensors(state, path):
+    "Refuse weights that are not a mapping of names to plain tensors: dense, with storage, of a real or whole-number type"
+    if not isinstance(state, dict) or not all(isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in state.items()):
+        raise ValueError(f"{path}'s weights are not a mapping of names to tensors: the file is damaged or was changed by hand")
+    odd = [k for k, v in state.items() if v.layout != torch.strided or v.is_meta or v.is_quantized or v.is_complex()]
+    if odd: raise ValueError(f"{path} holds {', '.join(odd[:3])}{' and more' if len(odd) > 3 else ''} as sparse, quantized, complex or "
+                             "storage-less tensors, which no model of this library has: the file was changed by hand")
+
 def check_weights(state, expected: dict, path):
-    "Refuse weights whose names or shapes differ from `expected` (name: shape) before any of them is used"
-    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
-        raise ValueError(f"{path}'s weights are not a mapping of tensors")
+    "Refuse weights that are not plain tensors (`check_tensors`), or whose names or shapes differ from `expected` (name: shape), before any of them is used"
+    check_tensors(state, path)
     missing, unexpected = sorted(set(expected) - set(state)), sorted(set(state) - set(expected))
     wrong = [f"{k} {tuple(state[k].shape)} (the configuration says {tuple(expected[k])})" for k in expected
              if k in state and tuple(state[k].shape) != tuple(expected[k])]
@@ -302,9 +309,10 @@ def from_pretrained(cls: Data2Vec,
     config = stored_config(ckpt, path)
     with torch.device('meta'): expected = {k: v.shape for k, v in cls(**config).state_dict().items()}   # no memory used
     state = ckpt.get('model')
-    if isinstance(state, dict) and not any(k.startswith('teacher.') for k in state):
+    check_tensors(state, path)
+    if not any(k.startswith('teacher.') for k in state):
         if teacher: raise ValueError(f"{path} holds no EMA teacher (a student file does not): pass the checkpoint.pt of the run")
-        state = {**state, **{f'teacher.{k[len("student."):]}': v for k, v in state.items() if isinstance(k, str) and k.startswith('student.')}}
+        state = {**state, **{f'teacher.{k[len("student."):]}': v for k, v in state.items() if k.startswith('student.')}}
     check_weights(state, expected, path)
     model = cls(**config)
     model.load_state_dict(state)
