@@ -15,9 +15,9 @@ from .settings import (FEATURE_SETTINGS, FINETUNE_SETTINGS, GROUPS, PRESETS, REC
                                       resolve_command, resolve_settings)
 
 # %% auto #0
-__all__ = ['MODEL_SOURCE', 'add_settings', 'get_parser', 'resolve_options', 'folder_looks', 'rgb_model', 'init_architecture',
-           'setup', 'fit_and_report', 'pretrain', 'extract', 'evaluate', 'finetune', 'export', 'plot', 'show_warning',
-           'main']
+__all__ = ['MODEL_SOURCE', 'LABELED_FOLDER', 'add_settings', 'get_parser', 'resolve_options', 'folder_looks', 'rgb_model',
+           'init_architecture', 'setup', 'fit_and_report', 'pretrain', 'extract', 'evaluate', 'finetune', 'export',
+           'plot', 'show_warning', 'main']
 
 # %% ../nbs/07_cli.ipynb #967c300c
 def _default_text(s: Setting, value) -> str:
@@ -47,6 +47,9 @@ def _chosen(argv: list, flag: str, allowed) -> str | None:
 MODEL_SOURCE = ("A model: a student_{epoch}.pt or checkpoint.pt written by train, a file or folder written by export or finetune, "
                 "a transformers or timm folder, a hub id such as facebook/data2vec-vision-base, a BEiT-code .pth or a fairseq data2vec 2.0 .pt.")
 
+LABELED_FOLDER = ("Folder with train/<class>/<image> and val/<class>/<image>, or class folders alone (<class>/<image>), "
+                  "of which a seeded fifth of each class is held out for validation.")
+
 def get_parser(argv: list | None = None) -> argparse.ArgumentParser:
     "The parser of `python -m data2vec_vision`; the train help shows the defaults of the `--preset` and `--recipe` in `argv`"
     argv = list(argv or [])
@@ -66,16 +69,16 @@ def get_parser(argv: list | None = None) -> argparse.ArgumentParser:
     extract.add_argument('folder', type=Path, help="Folder of images, searched recursively.")
     extract.add_argument('--out', type=Path, required=True, help="Features file (.npy, added when missing); the file names go beside it as a JSON list (.files.json), which load_features reads back with the features.")
     evaluate = commands.add_parser('evaluate', help="kNN and linear-probe top-1 on a labeled folder",
-                                   description="kNN and linear-probe top-1 on a labeled folder with train/<class>/ and val/<class>/")
+                                   description="kNN and linear-probe top-1 on a labeled folder (train/ and val/, or class folders alone)")
     evaluate.add_argument('checkpoint', type=Path, help=MODEL_SOURCE)
-    evaluate.add_argument('labeled_folder', type=Path, help="Folder with train/<class>/<image> and val/<class>/<image>.")
+    evaluate.add_argument('labeled_folder', type=Path, help=LABELED_FOLDER)
     eval_only = ('knn_k', 'temperature', 'probe_epochs')
     add_settings(extract, [s for n, s in FEATURE_SETTINGS.items() if n not in eval_only], feature_defaults)
     add_settings(evaluate, FEATURE_SETTINGS.values(), feature_defaults)
     finetune = commands.add_parser('finetune', help="Fine-tune a pretrained encoder into a classifier of a labeled folder",
                                    description="Fine-tune a pretrained encoder (mean pooling, layer-wise lr decay) on a labeled folder "
                                                "with train/<class>/ and val/<class>/; writes a classifier that timm loads")
-    finetune.add_argument('labeled_folder', type=Path, help="Folder with train/<class>/<image> and val/<class>/<image>.")
+    finetune.add_argument('labeled_folder', type=Path, help=LABELED_FOLDER)
     finetune.add_argument('--init', type=Path, required=True, help=MODEL_SOURCE)
     finetune.add_argument('--teacher', action='store_true', help="Start from the EMA teacher (in checkpoint.pt) instead of the student.")
     add_settings(finetune, FINETUNE_SETTINGS.values(), resolve_command(FINETUNE_SETTINGS, {}))

@@ -18,10 +18,10 @@ from .settings import SETTINGS
 from .transforms import IMAGENET_MEAN, IMAGENET_STD
 
 # %% auto #0
-__all__ = ['IMAGE_EXTENSIONS', 'IMAGE_FORMATS', 'MAX_IMAGE_PIXELS', 'CROP_SCALE', 'MAX_VALID', 'find_images', 'open_image',
-           'to_8bit', 'load_rgb', 'readable_images', 'NoDecodableImages', 'ImageFolder', 'EachImage',
+__all__ = ['IMAGE_EXTENSIONS', 'IMAGE_FORMATS', 'MAX_IMAGE_PIXELS', 'CROP_SCALE', 'VAL_PCT', 'MAX_VALID', 'find_images',
+           'open_image', 'to_8bit', 'load_rgb', 'readable_images', 'NoDecodableImages', 'ImageFolder', 'EachImage',
            'pretrain_transforms', 'BoundedAspect', 'eval_transforms', 'sample_images', 'sample_pixels',
-           'looks_grayscale', 'looks_flat', 'labeled_images', 'labeled_split', 'sample_labeled_images',
+           'looks_grayscale', 'looks_flat', 'labeled_images', 'held_out', 'labeled_split', 'sample_labeled_images',
            'default_workers', 'decodable', 'ignore_signals', 'pretrain_dataloaders']
 
 # %% ../nbs/04_data.ipynb #1b09fdb6
@@ -250,17 +250,34 @@ def labeled_images(path) -> tuple:
     return files, labels, classes
 
 # %% ../nbs/04_data.ipynb #fa0c262e
+VAL_PCT = 0.2   # the share of each class held out for validation in a labeled folder without val/
+
+def held_out(labels: torch.Tensor,      # the label of each image `[N]`
+             pct: float = VAL_PCT,      # the share of each class to hold out
+             seed: int = 0) -> tuple:   # the same split on every run
+    "Train and validation indices: from each class a seeded random `pct` of its images, at least one where it has two or more"
+    g, train, val = torch.Generator().manual_seed(seed), [], []
+    for c in labels.unique().tolist():
+        idx = (labels == c).nonzero().flatten()
+        idx = idx[torch.randperm(len(idx), generator=g)]
+        n = max(1, round(len(idx) * pct)) if len(idx) > 1 else 0
+        val += idx[:n].tolist(); train += idx[n:].tolist()
+    return sorted(train), sorted(val)
+
 def labeled_split(path) -> tuple:
-    "`(train_files, train_y, val_files, val_y, classes)` of a folder with `train/<class>/` and `val/<class>/`, labels by class name"
+    "`(train_files, train_y, val_files, val_y, classes)` of a labeled folder: `train/<class>/` and `val/<class>/`, or class folders alone (in `train/` or at the top), of which `held_out` keeps `VAL_PCT` of each class for validation"
     path = Path(path)
-    for split in ('train', 'val'):
-        if not (path/split).is_dir():
-            raise FileNotFoundError(f"{path} has no {split}/ folder: a labeled folder holds train/<class>/<image> and val/<class>/<image> "
-                                    "(e.g. train/cat/1.jpg, val/cat/7.jpg)")
-    train_files, train_y, classes = labeled_images(path/'train')
+    if (path/'val').is_dir() and not (path/'train').is_dir():
+        raise FileNotFoundError(f"{path} has val/ but no train/ folder: a labeled folder holds train/<class>/<image> and val/<class>/<image> "
+                                "(e.g. train/cat/1.jpg, val/cat/7.jpg), or class folders alone")
+    train_root = path/'train' if (path/'train').is_dir() else path
+    train_files, train_y, classes = labeled_images(train_root)
     if len(classes) < 2:
-        raise ValueError(f"{path/'train'} holds {len(classes)} class{'' if len(classes) == 1 else 'es'} of images {classes}: telling classes apart "
-                         f"needs at least two, each a folder of images under train/ (and val/)")
+        raise ValueError(f"{train_root} holds {len(classes)} class{'' if len(classes) == 1 else 'es'} of images {classes}: telling classes apart "
+                         f"needs at least two, each a folder of images")
+    if not (path/'val').is_dir():
+        train, val = held_out(train_y)
+        return [train_files[i] for i in train], train_y[train], [train_files[i] for i in val], train_y[val], classes
     val_files, val_y, val_classes = labeled_images(path/'val')
     unknown = sorted(set(val_classes) - set(classes))
     if unknown: raise ValueError(f"{path/'val'} has classes that {path/'train'} lacks: {unknown}. Every validation class needs training images.")

@@ -168,7 +168,7 @@ RUN_SETTINGS = [
     NUM_WORKERS,
     Setting('device', str, "Device to train on, e.g. cpu, cuda, cuda:1; a GPU when there is one, when not given.", optional=True,
             check=_device, group='Hardware'),
-    Setting('knn_eval_path', Path, "A labeled folder (train/<class>/, val/<class>/): report kNN top-1 on it as training goes.",
+    Setting('knn_eval_path', Path, "A labeled folder (train/<class>/ and val/<class>/, or class folders alone): report kNN top-1 on it as training goes.",
             optional=True, group='Evaluation'),
     Setting('knn_every', int, "Epochs between kNN checks with --knn-eval-path; the last epoch is always checked.", default=1,
             check=_at_least_1, group='Evaluation'),
