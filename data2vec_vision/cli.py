@@ -341,7 +341,9 @@ def export(args: argparse.Namespace) -> Path:
 def plot(args: argparse.Namespace) -> Path:
     "Draw the log.csv of the run in `args.run_folder` into a PNG; its path"
     from data2vec_vision.tracking import plot_run
-    out = plot_run(args.run_folder, replaceable_output(args.out or Path(args.run_folder)/'log.png', '.png', b'\x89PNG'))
+    out = args.out or Path(args.run_folder)/'log.png'
+    if Path(args.run_folder).is_dir(): replaceable_output(out, '.png', b'\x89PNG')   # else plot_run says the run is not there
+    out = plot_run(args.run_folder, out)
     print(f"Wrote {out}")
     return out
 
