@@ -83,6 +83,7 @@ def load_checkpoint(path) -> dict:
 
 def read_training_state(path) -> dict:
     "A resumable checkpoint (`checkpoint.pt`), opened as `load_checkpoint` opens any file; a file of model weights alone is refused"
+    if not Path(path).exists(): raise FileNotFoundError(f"{path} does not exist: resume from the checkpoint.pt that train writes in a run's folder")
     ckpt = load_checkpoint(path)
     if 'opt' not in ckpt: raise ValueError(f"{path} holds model weights only: resume from the checkpoint.pt the train command writes")
     return ckpt

@@ -6,7 +6,7 @@ Docs: https://data2vec-vision.github.io/data2vec_vision/cli.html.md"""
 
 # %% ../nbs/07_cli.ipynb #3cc63623
 from __future__ import annotations
-import argparse, sys, warnings
+import argparse, contextlib, signal, sys, threading, warnings
 from pathlib import Path
 from . import __version__
 from .run import (RESUME_CAN_CHANGE, RunFolder, absolute_paths, check_resume, check_stored_paths, fresh_output, replaceable_output, read_config, resumed_settings, run_record, stored_values,
@@ -17,7 +17,7 @@ from .settings import (FEATURE_SETTINGS, FINETUNE_SETTINGS, GROUPS, PRESETS, REC
 # %% auto #0
 __all__ = ['MODEL_SOURCE', 'LABELED_FOLDER', 'add_settings', 'get_parser', 'resolve_options', 'folder_looks', 'rgb_model',
            'init_architecture', 'setup', 'fit_and_report', 'pretrain', 'extract', 'evaluate', 'finetune', 'export',
-           'plot', 'show_warning', 'main']
+           'plot', 'show_warning', 'sigterm_as_interrupt', 'main']
 
 # %% ../nbs/07_cli.ipynb #967c300c
 def _default_text(s: Setting, value) -> str:
@@ -124,6 +124,9 @@ def resolve_options(args: argparse.Namespace) -> argparse.Namespace:
             if given[name] == 'auto': given[name] = seen[name]                 # given: it stands over a --config's values
             elif given[name] is None and config.get(name, 'auto') == 'auto': config[name] = seen[name]
     s = absolute_paths(resolve_settings(given, config))          # stored so: a run resumed from elsewhere reads the same places
+    if s['input_path'] is not None and Path(s['checkpoint_out_dir']).resolve() == Path(s['input_path']).resolve():
+        raise ValueError(f"--checkpoint-out-dir {s['checkpoint_out_dir']} is the folder of the images: the run's files would be mixed with "
+                         f"them. Choose another folder, e.g. --checkpoint-out-dir {Path(s['input_path']).parent/'run'}")
     if given['resume_checkpoint'] is not None and done >= s['epochs']:
         raise ValueError(f"{given['resume_checkpoint']} has done all {done} epochs of its run: to train further, give --epochs above "
                          f"{done} (the learning-rate and tau schedules are then planned for the new length)")
@@ -190,7 +193,8 @@ def _build(s: argparse.Namespace, folder, monitor):
     device = process_device(s.device)
     path = s.input_path or sample_images()
     dls = pretrain_dataloaders(path, s.img_size, s.batch_size, crop_scale=(s.crop_min, 1.0), num_workers=s.num_workers, seed=s.seed,
-                               device=device)
+                               device=device, exclude=s.checkpoint_out_dir)   # a run folder among the images holds none of them
+    s.batch_size = dls.train.bs                                # all the images, when they are fewer than a batch
     if s.epochs * len(dls.train) < s.grad_accum:
         raise ValueError(f"--grad-accum {s.grad_accum} is more than the {s.epochs * len(dls.train)} batches of the whole run: no optimizer "
                          f"step would happen. Use --grad-accum {max(1, len(dls.train))} or less")
@@ -352,19 +356,28 @@ def show_warning(message, category, filename, lineno, file=None, line=None):
     "A warning as the command line prints it: `warning: ...`, without Python's source file, line number and line of code"
     print(f"warning: {message}", file=file or sys.stderr, flush=True)
 
+@contextlib.contextmanager
+def sigterm_as_interrupt():
+    "Within it, SIGTERM stops the command as Ctrl-C does (a `KeyboardInterrupt`): a scheduler's stop ends any command with one line, not silently"
+    if threading.current_thread() is not threading.main_thread() or signal.getsignal(signal.SIGTERM) is signal.SIG_IGN:
+        yield; return                                          # handlers are set in the main thread; a SIGTERM ignored stays ignored
+    def interrupt(signum, frame): raise KeyboardInterrupt
+    previous = signal.signal(signal.SIGTERM, interrupt)        # training puts its own in place, which saves a checkpoint, then this back
+    try: yield
+    finally: signal.signal(signal.SIGTERM, previous)
+
 # %% ../nbs/07_cli.ipynb #1def6df5
 def main(argv=None):
     "Entry point of `python -m data2vec_vision` and `data2vec-vision`"
     argv = sys.argv[1:] if argv is None else list(argv)
     parser = get_parser(argv)
     args = parser.parse_args(argv)
-    with warnings.catch_warnings():   # fastai's import calls `torch.jit.script`, which torch deprecates: not about the user's run
-        warnings.filterwarnings('ignore', message='`torch.jit.script` is deprecated', category=FutureWarning)
-        import fastai.learner
     commands = dict(extract=extract, evaluate=evaluate, finetune=finetune, export=export, plot=plot)
-    with warnings.catch_warnings():   # put back when the command ends: a Python caller keeps its own format
+    with warnings.catch_warnings(), sigterm_as_interrupt():   # each put back when the command ends: a Python caller keeps its own
         warnings.showwarning = show_warning
+        warnings.filterwarnings('ignore', message='`torch.jit.script` is deprecated', category=FutureWarning)   # fastai's import calls it: not the user's
         try:
+            import fastai.learner
             if args.command in commands: return commands[args.command](args)
             learn, start = setup(args)
         except (ValueError, OSError, ImportError) as e: parser.exit(2, f"error: {e}\n")

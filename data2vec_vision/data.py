@@ -22,7 +22,7 @@ __all__ = ['IMAGE_EXTENSIONS', 'IMAGE_FORMATS', 'MAX_IMAGE_PIXELS', 'CROP_SCALE'
            'open_image', 'to_8bit', 'load_rgb', 'readable_images', 'NoDecodableImages', 'ImageFolder', 'EachImage',
            'pretrain_transforms', 'BoundedAspect', 'eval_transforms', 'sample_images', 'sample_pixels',
            'looks_grayscale', 'looks_flat', 'labeled_images', 'held_out', 'labeled_split', 'sample_labeled_images',
-           'default_workers', 'decodable', 'ignore_signals', 'pretrain_dataloaders']
+           'default_workers', 'decodable', 'ignore_signals', 'fitted_batch', 'pretrain_dataloaders']
 
 # %% ../nbs/04_data.ipynb #1b09fdb6
 IMAGE_EXTENSIONS = ('.jpg', '.jpeg', '.png', '.bmp', '.webp', '.tif', '.tiff', '.gif')
@@ -325,6 +325,14 @@ def ignore_signals(worker_id: int = 0):
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
 
+def fitted_batch(batch_size: int,   # the batch size asked for
+                 n: int,            # the training images there are
+                 path) -> int:      # their folder, for the message
+    "`batch_size`, or all `n` training images when there are fewer (said): a training loader drops an incomplete batch, so nothing would be trained"
+    if batch_size <= n: return batch_size
+    warnings.warn(f"--batch-size {batch_size} is more than the {n} training images in {path}: batches of {n} are used")
+    return n
+
 def pretrain_dataloaders(path,                        # folder of images, searched recursively
                          image_size: int,             # side of the square training images
                          batch_size: int,             # images per batch (per process)
@@ -332,22 +340,22 @@ def pretrain_dataloaders(path,                        # folder of images, search
                          crop_scale: tuple = CROP_SCALE,    # random resized crop's range of image area
                          num_workers: int | None = None,   # data loading processes; `default_workers(device)` when None
                          seed: int = 42,              # seed of the train / validation split
-                         device=None) -> DataLoaders:  # where batches go; fastai's default device when None
+                         device=None,                 # where batches go; fastai's default device when None
+                         exclude=None) -> DataLoaders:  # a folder among the images whose files are not the run's images (its own run folder)
     "fastai `DataLoaders` of augmented images `(xb,)` from a folder, for data2vec pretraining; `left_out` and `listed` count what the start set aside"
-    listed = find_images(path)
+    listed = [f for f in find_images(path) if exclude is None or not f.absolute().is_relative_to(Path(exclude).absolute())]
+    if not listed: raise ValueError(f"The images of {path} are all in the run's folder {exclude}: choose another --checkpoint-out-dir")
     files = readable_images(listed)
     order = list(range(len(files)))
     random.Random(seed).shuffle(order)
     shuffled = [files[i] for i in order]
-    valid, undecoded = decodable(shuffled, min(int(len(files) * valid_pct), MAX_VALID))
+    n_valid = min(max(1, int(len(files) * valid_pct)), MAX_VALID) if valid_pct > 0 and len(files) > 1 else 0   # a valid_loss for every folder of two or more
+    valid, undecoded = decodable(shuffled, n_valid)
     rest = shuffled[len(valid) + len(undecoded):]
     if not decodable(rest, 1)[0]:
         raise NoDecodableImages(f"None of the images in {path} could be decoded (e.g. {files[0]}): they are broken or not images")
     if undecoded: warnings.warn(f"Skipping {len(undecoded)} image(s) of {path} that could not be decoded")
-    train = rest
-    if batch_size > len(train):
-        raise ValueError(f"batch_size {batch_size} is larger than the {len(train)} training images in {path}: "
-                         f"use --batch-size {len(train)} or less, or add images")
+    train, batch_size = rest, fitted_batch(batch_size, len(rest), path)
     workers = default_workers(device) if num_workers is None else num_workers
     dls = DataLoaders.from_dsets(ImageFolder(train, pretrain_transforms(image_size, crop_scale)),
                                  ImageFolder(valid, eval_transforms(image_size)),

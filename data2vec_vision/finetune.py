@@ -18,7 +18,7 @@ from fastai.metrics import accuracy
 from fastai.optimizer import Adam
 import fastai.callback.schedule   # Learner.fine_tune
 from torch import nn
-from .data import ImageFolder, default_workers, eval_transforms, labeled_split, pretrain_transforms
+from .data import ImageFolder, default_workers, eval_transforms, fitted_batch, labeled_split, pretrain_transforms
 from .learner import NoWeightDecay
 from .precision import precision_callbacks, resolve_precision
 from .export import timm_metadata, to_timm, write_timm
@@ -40,9 +40,7 @@ def classification_dataloaders(path,                      # labeled folder with 
                                device=None) -> DataLoaders:  # where batches go; fastai's default device when None
     "fastai `DataLoaders` of `(image, label)` from a labeled folder; `dls.vocab` holds the class names"
     train_files, train_y, val_files, val_y, classes = labeled_split(path)
-    if batch_size > len(train_files):                    # the training loader drops an incomplete batch: nothing would be trained
-        raise ValueError(f"batch_size {batch_size} is larger than the {len(train_files)} training images in {Path(path)/'train'}: "
-                         f"use --batch-size {len(train_files)} or less, or add images")
+    batch_size = fitted_batch(batch_size, len(train_files), path)
     workers = default_workers(device) if num_workers is None else num_workers
     dls = DataLoaders.from_dsets(ImageFolder(train_files, pretrain_transforms(image_size, crop_scale), train_y),
                                  ImageFolder(val_files, eval_transforms(image_size), val_y),

@@ -114,6 +114,8 @@ class RunFolder:
     def __init__(self, path, resume_from=None):
         self.path = Path(path)
         if self.path.exists() and not self.path.is_dir(): raise ValueError(f"--checkpoint-out-dir {path} is a file: choose a folder")
+        here = self.path.absolute()
+        self.made = next((p for p in (*reversed(here.parents), here) if not p.exists()), None)   # the first folder made: removed again if nothing is written
         try: self.path.mkdir(parents=True, exist_ok=True)
         except OSError as e:
             raise ValueError(f"--checkpoint-out-dir {path} cannot be written to ({e.strerror or e}): choose another folder") from e
@@ -166,11 +168,15 @@ class RunFolder:
         return sorted(p.name for p in self.path.iterdir() if p.name in self.RUN_FILES or STUDENT_FILE.fullmatch(p.name))
 
     def close(self):
-        "Remove the lock file and release it"
+        "Remove the lock file and release it; the folder too when this run made it and wrote nothing (refused early, say)"
         import fcntl
         if self.lock.closed: return
         if self._holds_lock_file(): (self.path/'.lock').unlink()   # removed while still locked: no run can take this one
         fcntl.flock(self.lock, fcntl.LOCK_UN); self.lock.close()
+        for folder in (self.path.absolute(), *self.path.absolute().parents) if self.made else ():
+            try: folder.rmdir()                                # only when empty: not when another run took it meanwhile
+            except OSError: return
+            if folder == self.made: return
 
 # %% ../nbs/07a_run.ipynb #6526bf5b
 TEMP_NAME_BYTES = 14   # what `atomic_save`'s temporary name adds to a file's: '.', '.', 8 random characters, '.tmp'

@@ -19,8 +19,9 @@ from .checkpoint import atomic_save
 from .files import read_bounded_text
 
 # %% auto #0
-__all__ = ['RUN_LOG_BYTES', 'PLOT_PANELS', 'RunLog', 'continued_columns', 'PlainProgress', 'plain_when_piped', 'SkippedImages',
-           'read_run_log', 'plot_run', 'ScalarLog', 'check_backends', 'TensorBoardLog', 'WandbLog', 'run_loggers']
+__all__ = ['RUN_LOG_BYTES', 'PLOT_PANELS', 'RunLog', 'continued_columns', 'drop_epochs_from', 'PlainProgress', 'plain_when_piped',
+           'SkippedImages', 'read_run_log', 'plot_run', 'ScalarLog', 'check_backends', 'TensorBoardLog', 'WandbLog',
+           'run_loggers']
 
 # %% ../nbs/13_tracking.ipynb #6ea2ca3a
 class RunLog(CSVLogger):
@@ -30,16 +31,23 @@ class RunLog(CSVLogger):
         continuing = self.append and file.exists() and file.stat().st_size > 0
         file.parent.mkdir(parents=True, exist_ok=True)
         self.columns = continued_columns(file, names) if continuing else names
-        self.file = file.open('a' if continuing else 'w')
+        self.file, self.first_line = file.open('a' if continuing else 'w'), continuing
         if not continuing: self.file.write(','.join(names) + '\n')
         self.old_logger, self.learn.logger = self.logger, self._write_line
 
     def _write_line(self, log):
         if len(log) != len(self.recorder.metric_names): return self.old_logger(log)   # a skipped epoch: only its number and time
+        if self.first_line: self._drop_from(log[0])
         values = dict(zip(self.recorder.metric_names, map(str, log)))
         self.file.write(','.join(values.get(c, '') for c in self.columns) + '\n')   # in the file's columns
         self.file.flush(); os.fsync(self.file.fileno())
         self.old_logger(log)
+
+    def _drop_from(self, epoch: int):
+        "Before a resumed run's first line: the lines of `epoch` and later are a killed run's, which this run trains again"
+        self.file.close()
+        drop_epochs_from(self.path/self.fname, epoch)
+        self.file, self.first_line = (self.path/self.fname).open('a'), False
 
 # %% ../nbs/13_tracking.ipynb #ac255c7e
 def continued_columns(file: Path,        # the log.csv a resumed run goes on with
@@ -53,6 +61,18 @@ def continued_columns(file: Path,        # the log.csv a resumed run goes on wit
         csv.writer(text, lineterminator='\n').writerows([columns] + [r + [''] * (len(columns) - len(r)) for r in rows[1:]])
         atomic_save(text.getvalue(), file)
     return columns
+
+# %% ../nbs/13_tracking.ipynb #91eb1d00
+def drop_epochs_from(file: Path,   # a run's log.csv
+                     epoch: int) -> bool:   # the first epoch whose line goes
+    "Remove the lines of `epoch` and later from `file` (rewritten atomically); whether there were any"
+    with file.open(newline='') as f: rows = list(csv.reader(f))
+    kept = rows[:1] + [r for r in rows[1:] if not (r and r[0].isdigit() and int(r[0]) >= epoch)]
+    if len(kept) == len(rows): return False
+    text = io.StringIO()
+    csv.writer(text, lineterminator='\n').writerows(kept)
+    atomic_save(text.getvalue(), file)
+    return True
 
 # %% ../nbs/13_tracking.ipynb #91698b24
 class PlainProgress(Callback):
