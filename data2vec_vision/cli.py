@@ -11,13 +11,13 @@ from pathlib import Path
 from . import __version__
 from .run import (RESUME_CAN_CHANGE, RunFolder, absolute_paths, check_resume, check_stored_paths, fresh_output, replaceable_output, read_config, resumed_settings, run_record, stored_values,
                                  write_config)
-from .settings import (FEATURE_SETTINGS, FINETUNE_SETTINGS, GROUPS, PRESETS, RECIPES, SETTINGS, Setting, coerce,
+from .settings import (FEATURE_SETTINGS, FINETUNE_SETTINGS, GROUPS, PREDICT_SETTINGS, PRESETS, RECIPES, SETTINGS, SIMILAR_SETTINGS, Setting, coerce,
                                       resolve_command, resolve_settings)
 
 # %% auto #0
 __all__ = ['MODEL_SOURCE', 'LABELED_FOLDER', 'add_settings', 'get_parser', 'resolve_options', 'folder_looks', 'rgb_model',
            'init_architecture', 'setup', 'fit_and_report', 'pretrain', 'extract', 'evaluate', 'finetune', 'export',
-           'plot', 'show_warning', 'sigterm_as_interrupt', 'main']
+           'plot', 'similar', 'predict', 'show_warning', 'sigterm_as_interrupt', 'main']
 
 # %% ../nbs/07_cli.ipynb #967c300c
 def _default_text(s: Setting, value) -> str:
@@ -33,7 +33,7 @@ def add_settings(parser: argparse.ArgumentParser,  # the (sub)command's parser
     for s in settings:
         kw = dict(dest=s.name, default=None, help=s.help + _default_text(s, defaults.get(s.name)))
         if s.type is bool: kw['action'] = argparse.BooleanOptionalAction
-        else: kw.update(type=s.type, choices=s.choices, metavar=None if s.choices else s.name.upper())
+        else: kw.update(type=s.type, choices=s.choices, metavar=None if s.choices else (s.flags or (s.option,))[0].lstrip('-').replace('-', '_').upper())
         (groups[s.group] if s.group else parser).add_argument(*(s.flags or (s.option,)), **kw)
 
 # %% ../nbs/07_cli.ipynb #ae9d84a6
@@ -57,7 +57,7 @@ def get_parser(argv: list | None = None) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog='python -m data2vec_vision', description="data2vec pretraining of Vision Transformers")
     parser.add_argument('--version', action='version', version=f'data2vec_vision {__version__}')
     commands = parser.add_subparsers(dest='command', required=True)
-    train = commands.add_parser('train', help="Pretrain a ViT by data2vec on a folder of images",
+    train = commands.add_parser('train', help="Pretrain a ViT by data2vec on a folder of images", usage='%(prog)s [INPUT_PATH] [options]',
                                 description="Pretrain a ViT by data2vec on a folder of images")
     train.add_argument('input_path', nargs='?', type=Path, help=SETTINGS['input_path'].help)
     train.add_argument('--config', type=Path, help="A config.yaml that a run wrote: its settings, under the options given here.")
@@ -72,7 +72,7 @@ def get_parser(argv: list | None = None) -> argparse.ArgumentParser:
                                    description="kNN and linear-probe top-1 on a labeled folder (train/ and val/, or class folders alone)")
     evaluate.add_argument('checkpoint', type=Path, help=MODEL_SOURCE)
     evaluate.add_argument('labeled_folder', type=Path, help=LABELED_FOLDER)
-    eval_only = ('knn_k', 'temperature', 'probe_epochs')
+    eval_only = ('knn_k', 'temperature', 'probe_epochs', 'floors')
     add_settings(extract, [s for n, s in FEATURE_SETTINGS.items() if n not in eval_only], feature_defaults)
     add_settings(evaluate, FEATURE_SETTINGS.values(), feature_defaults)
     finetune = commands.add_parser('finetune', help="Fine-tune a pretrained encoder into a classifier of a labeled folder",
@@ -92,6 +92,22 @@ def get_parser(argv: list | None = None) -> argparse.ArgumentParser:
     export.add_argument('--teacher', action='store_true', help="Write the EMA teacher (in checkpoint.pt) instead of the student.")
     export.add_argument('--push-to-hub', metavar='REPO_ID', help="Then upload what was written to this Hugging Face hub repository "
                                                                 "(owner/name; made if it does not exist), as the logged-in user.")
+    similar = commands.add_parser('similar', help="Find the most similar images by the model's features",
+                                  description="The nearest neighbours of query images among a folder's images, by the cosine similarity of "
+                                              "the model's features; without --query, of every image among the others, the closest pairs "
+                                              "(near-duplicates) first. Writes a CSV and a picture of the first rows beside it.")
+    similar.add_argument('checkpoint', type=Path, help=MODEL_SOURCE)
+    similar.add_argument('folder', type=Path, help="Folder of images to search, searched recursively.")
+    similar.add_argument('--query', type=Path, nargs='+', help="Images, or folders of them, whose neighbours to find; every image of the folder when not given.")
+    add_settings(similar, SIMILAR_SETTINGS.values(), resolve_command(SIMILAR_SETTINGS, {}))
+    predict = commands.add_parser('predict', help="Classify images with a fine-tuned classifier",
+                                  description="The most probable classes of each image, by a classifier that finetune wrote or a fine-tuned "
+                                              "official model (e.g. facebook/data2vec-vision-base-ft1k), each image prepared as the classifier "
+                                              "takes it. Writes a CSV.")
+    predict.add_argument('classifier', type=Path, help="A classifier that finetune wrote (a .safetensors file or a timm folder), or a fine-tuned "
+                         "official model (a transformers folder, a hub id, a BEiT-code .pth).")
+    predict.add_argument('images', type=Path, nargs='+', help="Images, or folders of them (searched recursively).")
+    add_settings(predict, PREDICT_SETTINGS.values(), resolve_command(PREDICT_SETTINGS, {}))
     plot = commands.add_parser('plot', help="Draw a run's log.csv into a PNG", description="Draw a run's log.csv epoch by epoch "
                                "(losses, teacher decay tau, target and prediction spreads, kNN when measured) into a PNG")
     plot.add_argument('run_folder', type=Path, help="The folder a train run wrote (its --checkpoint-out-dir).")
@@ -214,7 +230,7 @@ def _build(s: argparse.Namespace, folder, monitor):
     batch = f"{n_procs} processes x batch {s.batch_size} = global batch {n_procs * s.batch_size}" if n_procs > 1 else f"batch {s.batch_size}"
     if rank == 0:
         kind = (' grayscale' if s.colour == 'gray' else '') + (' objects on a flat background' if s.background == 'flat' else '')
-        print(f"data2vec {s.recipe} on {path}: {len(dls.train_ds)} training images, {s.img_size} px{kind}, {device.type}; "
+        print(f"data2vec {s.recipe} on {s.input_path or 'the built-in sample images'}: {len(dls.train_ds)} training images, {s.img_size} px{kind}, {device.type}; "
               f"{batch} x {s.grad_accum} accumulated, max lr {s.max_lr}, crops of {s.crop_min:.0%} to all of the image"
               + (f"; resuming at epoch {start}" if s.resume_checkpoint else ''))
         write_config(vars(s), out/'config.yaml')
@@ -287,19 +303,28 @@ def extract(args: argparse.Namespace) -> Path:
 
 # %% ../nbs/07_cli.ipynb #baf08e43
 def evaluate(args: argparse.Namespace) -> dict:
-    "kNN and linear-probe top-1 of the checkpoint's features on `args.labeled_folder`; prints a table"
+    "kNN and linear-probe top-1 of the checkpoint's features on `args.labeled_folder`, beside the same readings of its floors; prints the table and returns it, `{column: {reading: top-1}}`"
+    import torch
     from data2vec_vision.data import labeled_split
-    from data2vec_vision.evaluation import knn_accuracy, linear_probe
+    from data2vec_vision.evaluation import PIXEL_FLOOR_SIZE, knn_accuracy, linear_probe, pixel_features
+    from data2vec_vision.model import Data2Vec
     s, model = _feature_model(args)
     train_files, train_y, val_files, val_y, classes = labeled_split(args.labeled_folder)
-    train_x, val_x = _features(model, train_files, s), _features(model, val_files, s)
-    results = {f"kNN (k={s['knn_k']}, T={s['temperature']})": knn_accuracy(train_x, train_y, val_x, val_y, s['knn_k'], s['temperature']),
-               f"linear probe ({s['probe_epochs']} epochs)": linear_probe(train_x, train_y, val_x, val_y, s['probe_epochs'])}
-    print(f"{args.checkpoint} on {args.labeled_folder}: {len(train_files)} train / {len(val_files)} val images, {len(classes)} classes")
-    width = max(len(k) for k in results)
-    print(f"| {'protocol':<{width}} | top-1 |\n|{'-' * (width + 2)}|-------|")
-    for k, v in results.items(): print(f"| {k:<{width}} | {v:.3f} |")
-    return results
+    knn, probe = f"kNN (k={s['knn_k']}, T={s['temperature']})", f"linear probe ({s['probe_epochs']} epochs)"
+    readings = lambda train_x, val_x: {knn: knn_accuracy(train_x, train_y, val_x, val_y, s['knn_k'], s['temperature']),
+                                       probe: linear_probe(train_x, train_y, val_x, val_y, s['probe_epochs'])}
+    of_model = lambda m: readings(_features(m, train_files, s), _features(m, val_files, s))
+    table = {'this model': of_model(model)}
+    if s['floors']:
+        with torch.random.fork_rng():
+            torch.manual_seed(0); table['same ViT, random init'] = of_model(Data2Vec(**model.config))
+        train_px, val_px = (pixel_features(files, PIXEL_FLOOR_SIZE, s['num_workers']) for files in (train_files, val_files))
+        table[f'raw pixels (centred, {PIXEL_FLOOR_SIZE} px)'] = readings(train_px - train_px.mean(0), val_px - train_px.mean(0))
+    print(f"{args.checkpoint} on {args.labeled_folder}: {len(train_files)} train / {len(val_files)} val images, {len(classes)} classes; top-1:")
+    width = len(probe if len(probe) > len(knn) else knn)
+    print('| ' + ' | '.join([f"{'reading':<{width}}", *table]) + ' |\n|' + '|'.join('-' * (len(c) + 2) for c in [' ' * width, *table]) + '|')
+    for r in (knn, probe): print('| ' + ' | '.join([f'{r:<{width}}', *(f'{table[c][r]:<{len(c)}.3f}' for c in table)]) + ' |')
+    return table
 
 # %% ../nbs/07_cli.ipynb #586b9f35
 def finetune(args: argparse.Namespace):
@@ -351,6 +376,67 @@ def plot(args: argparse.Namespace) -> Path:
     print(f"Wrote {out}")
     return out
 
+# %% ../nbs/07_cli.ipynb #2ae9955a
+def _images(paths: list) -> list:
+    "The readable images of `paths`, each an image or a folder searched recursively"
+    from data2vec_vision.data import find_images, readable_images
+    return readable_images([f for p in paths for f in find_images(p)])
+
+def _write_csv(rows: list, out: Path):
+    import csv, io
+    from data2vec_vision.checkpoint import atomic_save
+    text = io.StringIO()
+    csv.writer(text, lineterminator='\n').writerows(rows)
+    atomic_save(text.getvalue(), out)
+
+def _decoded(files: list, feats) -> tuple:
+    "The files and feature rows of the images that could be decoded (`extract_features` made the others' NaN, and said so)"
+    import torch
+    keep = torch.isfinite(feats).all(1)
+    return [f for f, k in zip(files, keep.tolist()) if k], feats[keep]
+
+def similar(args: argparse.Namespace) -> Path:
+    "Write the nearest neighbours of `args.query` (or of every image of `args.folder`) among `args.folder`'s images: a CSV, and a picture beside it"
+    import io, torch
+    from matplotlib import pyplot as plt
+    from data2vec_vision.checkpoint import atomic_save
+    from data2vec_vision.pictures import nearest_neighbours, show_retrieval
+    s = resolve_command(SIMILAR_SETTINGS, _given(args, SIMILAR_SETTINGS))
+    out = replaceable_output(s['out'], '.csv', b'query,rank,'); picture = replaceable_output(out.with_suffix('.png'), '.png', b'\x89PNG')
+    model = rgb_model(_load(args.checkpoint, s['teacher']), args.checkpoint)
+    bank_files, bank = _decoded(*(lambda f: (f, _features(model, f, s)))(_images([args.folder])))
+    if args.query: query_files, query, skip = *_decoded(*(lambda f: (f, _features(model, f, s)))(_images(args.query))), None
+    else: query_files, query, skip = bank_files, bank, torch.arange(len(bank))
+    if len(bank) - (skip is not None) < 1: raise ValueError(f"{args.folder} holds too few images to search: add images")
+    sims, idx = nearest_neighbours(query, bank, s['neighbours'], skip)
+    order = sims[:, 0].argsort(descending=True, stable=True) if skip is not None else torch.arange(len(query))   # the closest pairs first
+    _write_csv([['query', 'rank', 'neighbour', 'similarity']] + [[str(query_files[q]), r + 1, str(bank_files[idx[q, r]]), f'{float(sims[q, r]):.4f}']
+                                                             for q in order.tolist() for r in range(idx.shape[1])], out)
+    first = order[:8]
+    fig = show_retrieval([query_files[i] for i in first], bank_files, idx[first], sims[first])
+    png = io.BytesIO(); fig.savefig(png, format='png', dpi=100); plt.close(fig)
+    atomic_save(png.getvalue(), picture)
+    print(f"Wrote the {idx.shape[1]} nearest of {len(bank_files)} images to each of {len(query_files)} to {out}, and a picture of the first "
+          f"{len(first)} to {picture}" + ('' if args.query else f". Closest pair: {query_files[order[0]]} and {bank_files[idx[order[0], 0]]} "
+                                           f"(similarity {float(sims[order[0], 0]):.3f})"))
+    return out
+
+def predict(args: argparse.Namespace) -> Path:
+    "Write the most probable classes of every image of `args.images` by the classifier `args.classifier` to a CSV"
+    from data2vec_vision.finetune import classify, load_classifier
+    s = resolve_command(PREDICT_SETTINGS, _given(args, PREDICT_SETTINGS))
+    out = replaceable_output(s['out'], '.csv', b'image,')
+    net = load_classifier(args.classifier)
+    files = _images(args.images)
+    probs, idx = classify(net, files, s['top_k'], s['batch_size'], s['num_workers'], s['device'])
+    k = idx.shape[1]
+    cells = lambda p, i: [x for j in range(k) for x in ((net.classes[i[j]], f'{p[j]:.4f}') if i[j] >= 0 else ('', ''))]
+    rows = [[str(f)] + cells(p, i) for f, p, i in zip(files, probs.tolist(), idx.tolist())]
+    _write_csv([['image'] + [f'{c}_{j + 1}' for j in range(k) for c in ('class', 'probability')]] + rows, out)
+    print(f"Wrote the {k} most probable classes of {len(files)} images to {out}; the first:")
+    for row in rows[:5]: print(f"  {Path(row[0]).name}: " + (f"{row[1]} ({float(row[2]):.3f})" if row[1] else "could not be decoded"))
+    return out
+
 # %% ../nbs/07_cli.ipynb #6e46860b
 def show_warning(message, category, filename, lineno, file=None, line=None):
     "A warning as the command line prints it: `warning: ...`, without Python's source file, line number and line of code"
@@ -372,7 +458,7 @@ def main(argv=None):
     argv = sys.argv[1:] if argv is None else list(argv)
     parser = get_parser(argv)
     args = parser.parse_args(argv)
-    commands = dict(extract=extract, evaluate=evaluate, finetune=finetune, export=export, plot=plot)
+    commands = dict(extract=extract, evaluate=evaluate, finetune=finetune, export=export, similar=similar, predict=predict, plot=plot)
     with warnings.catch_warnings(), sigterm_as_interrupt():   # each put back when the command ends: a Python caller keeps its own
         warnings.showwarning = show_warning
         warnings.filterwarnings('ignore', message='`torch.jit.script` is deprecated', category=FutureWarning)   # fastai's import calls it: not the user's

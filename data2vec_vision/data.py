@@ -169,10 +169,12 @@ class BoundedAspect(torch.nn.Module):
         cw, ch = min(w, int(h * self.ratio)), min(h, int(w * self.ratio))
         return im if (cw, ch) == (w, h) else im.crop(((w - cw) // 2, (h - ch) // 2, (w - cw) // 2 + cw, (h - ch) // 2 + ch))
 
-def eval_transforms(image_size: int):  # side of the square images
-    "The shorter side resized to `image_size` (bicubic), the centred square cut, ImageNet normalisation: timm's evaluation at crop_pct 1"
+def eval_transforms(image_size: int,        # side of the square images
+                    mean=IMAGENET_MEAN,     # per-channel mean the model was trained with
+                    std=IMAGENET_STD):      # and standard deviation
+    "The shorter side resized to `image_size` (bicubic), the centred square cut, normalised (ImageNet's statistics unless given): timm's evaluation at crop_pct 1"
     return T.Compose([BoundedAspect(), T.Resize(image_size, interpolation=T.InterpolationMode.BICUBIC, antialias=True), T.CenterCrop(image_size),
-                      T.ToImage(), T.ToDtype(torch.float32, scale=True), T.Normalize(IMAGENET_MEAN, IMAGENET_STD)])
+                      T.ToImage(), T.ToDtype(torch.float32, scale=True), T.Normalize(list(mean), list(std))])
 
 # %% ../nbs/04_data.ipynb #8b01684f
 def _sample_photos() -> dict:

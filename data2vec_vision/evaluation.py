@@ -22,6 +22,7 @@ from fastai.optimizer import Adam
 from fastai.torch_core import rank_distrib
 import fastai.callback.schedule   # Learner.fit_one_cycle
 from .data import EachImage, ImageFolder, eval_transforms, labeled_split, default_workers
+from .transforms import IMAGENET_MEAN, IMAGENET_STD
 from .distributed import unwrap
 from .model import Data2Vec
 from .checkpoint import atomic_save, load_checkpoint
@@ -29,8 +30,16 @@ from .files import read_bounded_text
 from .settings import FEATURE_SETTINGS
 
 # %% auto #0
-__all__ = ['MAX_NAME_BYTES', 'PIXEL_FLOOR_SIZE', 'CLEAR_GAIN', 'extract_features', 'present', 'features_paths', 'save_features',
-           'load_features', 'knn_accuracy', 'pixel_features', 'pixel_knn', 'linear_probe', 'KNNMonitor']
+__all__ = ['MAX_NAME_BYTES', 'PIXEL_FLOOR_SIZE', 'CLEAR_GAIN', 'image_transforms', 'extract_features', 'present',
+           'features_paths', 'save_features', 'load_features', 'knn_accuracy', 'pixel_features', 'pixel_knn',
+           'linear_probe', 'KNNMonitor']
+
+# %% ../nbs/06_evaluation.ipynb #45d9f470
+def image_transforms(model: nn.Module):   # a `Data2Vec`, or a timm model (a classifier `load_timm` or `official_classifier` gives)
+    "The preprocessing `model` takes (`eval_transforms`): its own image size, and a timm model's own normalisation"
+    cfg = getattr(model, 'pretrained_cfg', None)
+    if cfg is None: return eval_transforms(model.config['img_size'])
+    return eval_transforms(model.patch_embed.img_size[0], cfg.get('mean', IMAGENET_MEAN), cfg.get('std', IMAGENET_STD))
 
 # %% ../nbs/06_evaluation.ipynb #10abde0c
 def extract_features(model: Data2Vec,        # a pretrained model
@@ -44,7 +53,7 @@ def extract_features(model: Data2Vec,        # a pretrained model
     "Features `[N, D]` of `files`, in order; the row of a file that cannot be decoded is NaN (missing), and a model whose features are not finite is refused"
     device = torch.device(device or next(model.parameters()).device)
     model = model.to(device).eval()
-    ds = EachImage(files, eval_transforms(model.config['img_size']))
+    ds = EachImage(files, image_transforms(model))
     workers = default_workers(device) if num_workers is None else num_workers
     dl = torch.utils.data.DataLoader(ds, batch_size=batch_size, num_workers=workers)
     feats, decoded = [], []

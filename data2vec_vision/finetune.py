@@ -8,7 +8,9 @@ Docs: https://data2vec-vision.github.io/data2vec_vision/finetune.html.md"""
 from __future__ import annotations
 import copy
 from pathlib import Path
+import torch
 from functools import partial
+from fastai.callback.core import Callback
 from fastai.callback.training import GradientClip
 from fastai.data.core import DataLoaders
 from fastai.data.load import DataLoader
@@ -16,20 +18,24 @@ from fastai.learner import Learner
 from fastai.losses import CrossEntropyLossFlat
 from fastai.metrics import accuracy
 from fastai.optimizer import Adam
+from fastcore.basics import noop
 import fastai.callback.schedule   # Learner.fine_tune
 from torch import nn
-from .data import ImageFolder, default_workers, eval_transforms, fitted_batch, labeled_split, pretrain_transforms
+from .data import EachImage, ImageFolder, default_workers, eval_transforms, fitted_batch, labeled_split, pretrain_transforms
+from .evaluation import image_transforms
 from .learner import NoWeightDecay
 from .precision import precision_callbacks, resolve_precision
-from .export import timm_metadata, to_timm, write_timm
+from .export import load_timm, timm_metadata, to_timm, write_timm
 from .model import Data2Vec, init_from
 from .official import read_official_head
-from .settings import FINETUNE_SETTINGS
+from .settings import FINETUNE_SETTINGS, PREDICT_SETTINGS
+from .checkpoint import is_ours
+from .timm_files import timm_classes, timm_folder_config
 from .tracking import plain_when_piped
 
 # %% auto #0
-__all__ = ['classification_dataloaders', 'vit_param_groups', 'at_image_size', 'classifier_learner', 'fine_tune_vit',
-           'save_classifier', 'official_classifier']
+__all__ = ['classification_dataloaders', 'vit_param_groups', 'at_image_size', 'classifier_learner', 'fine_tune_vit', 'PhaseTitle',
+           'save_classifier', 'official_classifier', 'load_classifier', 'classify']
 
 # %% ../nbs/10_finetune.ipynb #a912870c
 def classification_dataloaders(path,                      # labeled folder with `train/<class>/` and `val/<class>/`
@@ -95,9 +101,17 @@ def fine_tune_vit(learn: Learner,         # from `classifier_learner`
                   lr: float = FINETUNE_SETTINGS['lr'].default,  # peak learning rate of the top group (fastai halves it after the frozen epochs)
                   layer_decay: float = FINETUNE_SETTINGS['layer_decay'].default,  # each group's rate over the next one's
                   freeze_epochs: int = FINETUNE_SETTINGS['freeze_epochs'].default):  # epochs training only the head (and norms) first
-    "fastai's `fine_tune` with layer-wise learning-rate decay"
+    "fastai's `fine_tune` with layer-wise learning-rate decay; each of its two tables under a line that names its phase"
     n_groups = len(learn.splitter(learn.model))
-    learn.fine_tune(epochs, lr, freeze_epochs=freeze_epochs, lr_mult=layer_decay ** -(n_groups - 1))
+    learn.fine_tune(epochs, lr, freeze_epochs=freeze_epochs, lr_mult=layer_decay ** -(n_groups - 1), cbs=[PhaseTitle(layer_decay)])
+
+class PhaseTitle(Callback):
+    "Say above each table of `fine_tune` what trains: the new head alone (the encoder frozen), then the whole model"
+    def __init__(self, layer_decay: float): self.layer_decay = layer_decay   # each group's rate over the next one's
+    def before_fit(self):
+        if self.n_epoch == 0 or self.learn.logger is noop: return   # no table follows
+        print("The new head (and the norms), the encoder frozen:" if self.opt.frozen_idx else
+              f"The whole model, each block at {self.layer_decay} times the learning rate of the block above:")
 
 # %% ../nbs/10_finetune.ipynb #961f2937
 def save_classifier(learn: Learner,      # from `classifier_learner`, fine-tuned
@@ -120,3 +134,33 @@ def official_classifier(source) -> nn.Module:   # a fine-tuned transformers fold
     net.head.load_state_dict(dict(weight=head['weight'], bias=head['bias']))
     net.classes = head['classes']
     return net.eval()
+
+# %% ../nbs/10_finetune.ipynb #174af76d
+def load_classifier(source) -> nn.Module:   # a classifier `finetune` wrote (a timm file or folder), or a fine-tuned official model
+    "A classifier in eval mode, `.classes` naming its outputs"
+    path = Path(source)
+    if not timm_classes(source):
+        if is_ours(path) or path.suffix == '.safetensors' or (path.is_dir() and timm_folder_config(path)):
+            raise ValueError(f"{source} has no classifier (a pretrained encoder): make one with finetune LABELED_FOLDER --init {source}")
+        return official_classifier(source)                  # which refuses an official model without a classifier
+    net = load_timm(source).eval()
+    net.classes = [str(c) for c in net.pretrained_cfg.get('label_names') or range(net.num_classes)]
+    return net
+
+@torch.no_grad()
+def classify(net: nn.Module,     # a classifier, e.g. from `load_classifier`
+             files: list,        # image files
+             top_k: int = PREDICT_SETTINGS['top_k'].default,             # classes given for each image
+             batch_size: int = PREDICT_SETTINGS['batch_size'].default,   # images per batch
+             num_workers: int | None = None,   # data loading processes; `default_workers(device)` when None
+             device=None) -> tuple:            # where to run; the classifier's device when None
+    "Probabilities and class indices `[N, k]` of each file's `top_k` most probable classes, most probable first; NaN and -1 for a file that cannot be decoded (a warning names it)"
+    device = torch.device(device or next(net.parameters()).device)
+    net = net.to(device).eval()
+    workers = default_workers(device) if num_workers is None else num_workers
+    dl = torch.utils.data.DataLoader(EachImage(files, image_transforms(net)), batch_size=batch_size, num_workers=workers)
+    probs, idx = [], []
+    for xb, ok in dl:
+        top = net(xb.to(device)).float().softmax(1).cpu().topk(min(top_k, net.num_classes), dim=1)
+        probs.append(top.values.masked_fill(~ok[:, None], float('nan'))); idx.append(top.indices.masked_fill(~ok[:, None], -1))
+    return torch.cat(probs), torch.cat(idx)

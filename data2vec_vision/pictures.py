@@ -16,8 +16,8 @@ from .model import Data2Vec
 from .transforms import UnNormalize, image_array
 
 # %% auto #0
-__all__ = ['pca_rgb', 'patch_features', 'show_pca', 'attention_weights', 'cls_attention', 'show_attention', 'nearest_neighbours',
-           'show_retrieval']
+__all__ = ['SEARCH_BYTES', 'pca_rgb', 'patch_features', 'show_pca', 'attention_weights', 'cls_attention', 'show_attention',
+           'nearest_neighbours', 'show_retrieval']
 
 # %% ../nbs/06a_pictures.ipynb #b919a990
 def pca_rgb(feats: Tensor) -> Tensor:   # features `[..., D]`: one vector per patch
@@ -93,21 +93,37 @@ def show_attention(model: Data2Vec,        # a (pretrained) model
     return fig
 
 # %% ../nbs/06a_pictures.ipynb #58c34136
-def nearest_neighbours(query: Tensor,  # query features `[M, D]`
-                       bank: Tensor,   # features to search `[N, D]`
-                       k: int = 5) -> Tensor:  # neighbours per query
-    "Indices `[M, k]` of the `k` most cosine-similar rows of `bank` for each query, most similar first"
-    return (F.normalize(query.float(), dim=1) @ F.normalize(bank.float(), dim=1).T).topk(k, dim=1).indices
+SEARCH_BYTES = 1 << 28   # the similarities computed at once: 256 MiB, whatever the number of images
+
+def nearest_neighbours(query: Tensor,   # query features `[M, D]`
+                       bank: Tensor,    # features to search `[N, D]`
+                       k: int = 5,      # neighbours per query
+                       skip: Tensor | None = None,   # `[M]`: a row of `bank` each query leaves out (itself, searching a folder in itself)
+                       rows: int | None = None) -> tuple:   # queries searched at once; as many as `SEARCH_BYTES` of similarities hold when None
+    "Cosine similarities and indices `[M, k]` of the `k` most similar rows of `bank` for each query, most similar first; exact, a block of queries at a time"
+    bank = F.normalize(bank.float(), dim=1)
+    k = min(k, len(bank) - (skip is not None))
+    rows = rows or max(1, SEARCH_BYTES // (4 * len(bank)))
+    sims, idx = [], []
+    for start in range(0, len(query), rows):
+        s = F.normalize(query[start:start + rows].float(), dim=1) @ bank.T          # [rows, N]
+        if skip is not None: s[torch.arange(len(s)), skip[start:start + rows]] = -float('inf')
+        top = s.topk(k, dim=1)
+        sims.append(top.values); idx.append(top.indices)
+    return torch.cat(sims), torch.cat(idx)
 
 def show_retrieval(query_files: list,   # query images
                    bank_files: list,    # the searched images
                    neighbours: Tensor,  # `[M, k]` indices into `bank_files`, e.g. from `nearest_neighbours`
+                   similarities: Tensor | None = None,   # `[M, k]` their similarities, written above them
                    size: float = 1.2):  # inches per picture
     "Each query image (left) and its neighbours, one row per query"
     import matplotlib.pyplot as plt
     fig, axs = plt.subplots(len(query_files), neighbours.shape[1] + 1, squeeze=False,
                             figsize=(size * (neighbours.shape[1] + 1), size * len(query_files)))
-    for row, (q, idx) in zip(axs, zip(query_files, neighbours)):
+    for r, (row, q, idx) in enumerate(zip(axs, query_files, neighbours)):
         for ax, f in zip(row, [q] + [bank_files[i] for i in idx]): ax.imshow(load_rgb(f)); ax.set_axis_off()
         row[0].set_title('query', fontsize=8)
+        for c, ax in enumerate(row[1:]):
+            if similarities is not None: ax.set_title(f'{float(similarities[r, c]):.3f}', fontsize=8)
     return fig

@@ -16,8 +16,9 @@ from .rules import (COMPILE_MIN_STEPS, FLAT_CROP_MIN, GRAY_PIXEL_LOSS, INIT_HEAD
 
 # %% auto #0
 __all__ = ['GROUPS', 'NUM_WORKERS', 'MODEL_SETTINGS', 'TRAINING_SETTINGS', 'RUN_SETTINGS', 'SETTINGS', 'RENAMED', 'RECIPES',
-           'PRESETS', 'FEATURE_SETTINGS', 'FINETUNE_SETTINGS', 'in_range', 'Setting', 'shown', 'coerce',
-           'check_together', 'preset_values', 'current_names', 'resolve_settings', 'resolve_command', 'settings_table']
+           'PRESETS', 'FEATURE_SETTINGS', 'FINETUNE_SETTINGS', 'SIMILAR_SETTINGS', 'PREDICT_SETTINGS', 'in_range',
+           'Setting', 'shown', 'coerce', 'check_together', 'preset_values', 'current_names', 'resolve_settings',
+           'resolve_command', 'settings_table']
 
 # %% ../nbs/12_settings.ipynb #84cba38c
 def in_range(lo: float | None = None,  # lowest allowed value; no bound when None
@@ -307,6 +308,8 @@ FEATURE_SETTINGS = {s.name: s for s in [
     Setting('knn_k', int, "Neighbours that vote in the kNN classifier.", default=20, check=_at_least_1),
     Setting('temperature', float, "kNN vote temperature.", default=0.07, check=_positive),
     Setting('probe_epochs', int, "Linear probe training epochs.", default=30, check=_at_least_1),
+    Setting('floors', bool, "Read the same ViT at random initialisation and the centred raw pixels (32 px) the same ways, beside the "
+            "model: what its features must beat to be worth keeping.", default=True),
 ]}
 
 FINETUNE_SETTINGS = {s.name: s for s in [
@@ -325,6 +328,21 @@ FINETUNE_SETTINGS = {s.name: s for s in [
     NUM_WORKERS,
     Setting('device', str, "Device, e.g. cpu or cuda; a GPU when there is one, when not given.", optional=True, check=_device),
     Setting('precision', str, "Numeric precision: auto is bf16 on a GPU that has it (fp16 with loss scaling on one without), fp32 on a CPU.", default='auto', choices=('auto', 'fp32', 'bf16')),
+]}
+
+_RUNNING = [FEATURE_SETTINGS[n] for n in ('batch_size', 'num_workers', 'device')]   # how images go through a model, for every command
+
+SIMILAR_SETTINGS = {s.name: s for s in [
+    Setting('neighbours', int, "Most similar images listed for each query.", default=5, check=_at_least_1),
+    FEATURE_SETTINGS['pool'], FEATURE_SETTINGS['teacher'], *_RUNNING,
+    Setting('out', Path, "The CSV to write (query, rank, neighbour, cosine similarity); a picture of the first queries' rows goes "
+            "beside it as .png.", default=Path('similar.csv')),
+]}
+
+PREDICT_SETTINGS = {s.name: s for s in [
+    Setting('top_k', int, "Most probable classes listed for each image.", default=5, check=_at_least_1),
+    *_RUNNING,
+    Setting('out', Path, "The CSV to write: each image, then its classes and probabilities, most probable first.", default=Path('predictions.csv')),
 ]}
 
 def resolve_command(table: dict, given: dict) -> dict:

@@ -6,13 +6,13 @@ Docs: https://data2vec-vision.github.io/data2vec_vision/testing.html.md"""
 
 # %% ../nbs/16_testing.ipynb #0e3adc38
 from __future__ import annotations
-import zipfile
+import contextlib, io, zipfile
 import torch
 from fastai.callback.core import Callback, CancelFitException
 from .model import Data2Vec
 
 # %% auto #0
-__all__ = ['TINY', 'tiny_model', 'StopAfter', 'perturbed', 'fairseq_checkpoint', 'deflated_archive']
+__all__ = ['TINY', 'tiny_model', 'StopAfter', 'run_main', 'perturbed', 'fairseq_checkpoint', 'deflated_archive']
 
 # %% ../nbs/16_testing.ipynb #89d4bcce
 TINY = dict(img_size=32, patch_size=8, embed_dim=48, depth=3, num_heads=3, k=2)
@@ -27,6 +27,16 @@ class StopAfter(Callback):
     def __init__(self, epochs: int = 1): self.epochs = epochs
     def after_epoch(self):
         if self.epoch + 1 == self.epochs: raise CancelFitException()
+
+# %% ../nbs/16_testing.ipynb #7294c376
+def run_main(*argv) -> tuple:   # the command line's words, e.g. 'plot', 'run'
+    "Run `python -m data2vec_vision *argv` in this process: its exit status and what it wrote to stderr"
+    from data2vec_vision.cli import main
+    err = io.StringIO()
+    with contextlib.redirect_stderr(err):
+        try: main(list(argv)); code = 0
+        except SystemExit as e: code = e.code
+    return code, err.getvalue()
 
 # %% ../nbs/16_testing.ipynb #d9f0a5c8
 def perturbed(model: torch.nn.Module,   # any model
