@@ -269,6 +269,9 @@ def held_out(labels: torch.Tensor,      # the label of each image `[N]`
 def labeled_split(path) -> tuple:
     "`(train_files, train_y, val_files, val_y, classes)` of a labeled folder: `train/<class>/` and `val/<class>/`, or class folders alone (in `train/` or at the top), of which `held_out` keeps `VAL_PCT` of each class for validation"
     path = Path(path)
+    if not path.is_dir():
+        raise FileNotFoundError(f"{path} {'is not a folder' if path.exists() else 'does not exist'}: pass a labeled folder, with train/<class>/<image> "
+                                "and val/<class>/<image> (e.g. train/cat/1.jpg, val/cat/7.jpg), or class folders alone")
     if (path/'val').is_dir() and not (path/'train').is_dir():
         raise FileNotFoundError(f"{path} has val/ but no train/ folder: a labeled folder holds train/<class>/<image> and val/<class>/<image> "
                                 "(e.g. train/cat/1.jpg, val/cat/7.jpg), or class folders alone")
