@@ -12,7 +12,7 @@
 #
 #     bash bench/device_check.sh "--recon-weight 0" "--target-norm layer" ...    # each argument: one lever run's train options
 #
-# Everything it prints lands in $OUT: gpu.txt, cuda_cells.log, throughput.md, levers.md (one row per run), readouts.md.
+# Everything it prints lands in $OUT: gpu.txt, cuda_cells.log, throughput.md, mfu.md (MFU against the GPU's own bf16 peak), levers.md (one row per run), readouts.md.
 set -u
 OUT=${OUT:-/tmp/device_out}; mkdir -p "$OUT"
 python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl || exit 1
@@ -24,6 +24,7 @@ python3 bench/flat_proxy.py /tmp/flat --kinds glyphs > "$OUT/glyphs.log" 2>&1 &
 glyphs=$!
 timeout 240 nbdev-test --flags cuda --path-glob "*05_learner*" > "$OUT/cuda_cells.log" 2>&1; echo "rc $?" >> "$OUT/cuda_cells.log"
 timeout 80 python3 bench/throughput.py --device cuda --modes eager --sizes "cpu preset 32 px" "ViT-B/16 224 px" > "$OUT/throughput.md" 2>&1
+timeout 150 python3 bench/mfu.py --device cuda --sizes "cpu preset 64 px" "ViT-B/16 224 px" > "$OUT/mfu.md" 2>&1
 wait $glyphs
 python3 -c "
 from pathlib import Path; from proxy_family import make_split; from data2vec_vision.data import labeled_images

@@ -150,7 +150,7 @@ class BeitEncoder(PatchEncoder):
         x = self.embed(images)                                                  # [B, 1+L, D]
         x = x.gather(1, keep[..., None].expand(-1, -1, x.shape[-1]))            # [B, 1+L_visible, D]
         bias = None if self.rel_pos_bias is None else kept_bias(self.rel_pos_bias(grid), keep)   # [B, heads, n, n]
-        for block in self.blocks: x, _ = block.forward_parts(x, grid, bias, keep)
+        for block in self.blocks: x, _ = self.run_block(block.forward_parts, x, grid, bias, keep)
         return self.norm(x)
 
 # %% ../nbs/02c_beit_encoder.ipynb #c7607e89

@@ -9,6 +9,7 @@ from __future__ import annotations
 from functools import partial
 import torch
 import torch.nn.functional as F
+import torch.utils.checkpoint
 from torch import nn, Tensor
 from timm.layers import PatchEmbed, resample_abs_pos_embed, trunc_normal_
 from timm.models.vision_transformer import Attention, Block
@@ -80,6 +81,17 @@ class PatchEncoder(nn.Module):
         self.pos_embed = nn.Parameter(torch.zeros(1, 1 + self.grid[0] * self.grid[1], embed_dim)) if abs_pos_embed else None
         self.pos_drop = nn.Dropout(drop_rate)
         self.fc_norm = nn.LayerNorm(embed_dim, eps=eps) if mean_pooling else None
+        self.grad_checkpointing = False
+
+    def set_grad_checkpointing(self, enable: bool = True):
+        "Recompute each block in the backward pass instead of keeping its activations (timm's manner): less memory, more time"
+        self.grad_checkpointing = enable
+
+    def run_block(self, forward, x: Tensor, *args, **kwargs):
+        "`forward(x, *args, **kwargs)` of one block; under `grad_checkpointing`, and when gradients are kept, recomputed in the backward pass"
+        if self.grad_checkpointing and torch.is_grad_enabled():
+            return torch.utils.checkpoint.checkpoint(forward, x, *args, use_reentrant=False, **kwargs)   # the same random draws (drop path) again
+        return forward(x, *args, **kwargs)
 
     def final_norm(self, eps: float) -> nn.Module:
         "The norm after the last block: none where `fc_norm` pools, else a LayerNorm"
@@ -142,7 +154,7 @@ class PatchEncoder(nn.Module):
         x = self.embed(images, mask, mask_token)                                # [B, 1+L, D]
         context, layers = self.block_context(self.grid_of(images)), []
         for block in self.blocks:
-            x, ffn = self.block_parts(block, x, **context)
+            x, ffn = self.run_block(partial(self.block_parts, block), x, **context)
             layers.append(x if layer_output == 'block' else ffn)
         return self.norm(x), layers
 
@@ -153,7 +165,7 @@ class PatchEncoder(nn.Module):
         cls, patches = x[:, :1], x[:, 1:]
         visible = patches[~mask].view(len(x), -1, x.shape[-1])                  # [B, L_visible, D]
         x = torch.cat([cls, visible], dim=1)
-        for block in self.blocks: x, _ = self.block_parts(block, x)
+        for block in self.blocks: x, _ = self.run_block(partial(self.block_parts, block), x)
         return self.norm(x)
 
 # %% ../nbs/02a_encoders.ipynb #41ca6e8f

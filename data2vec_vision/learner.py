@@ -94,6 +94,7 @@ def data2vec_learner(dls,                        # `DataLoaders` of images `(xb,
                      precision: str | None = None,     # the student's: 'auto', 'fp32', 'bf16' or 'fp16'
                      teacher_precision: str | None = None,  # the teacher's: 'auto' (bf16 where native), 'fp32' or 'bf16'
                      compile: str | None = None,       # 'on': compile the student, teacher and decoder (`compile_model`); 'auto': long runs
+                     grad_checkpointing: bool | None = None,  # recompute the student's blocks in the backward pass: less memory, more time
                      init=None,                  # trained weights to start the encoder from: a `Data2Vec`, or what `Data2Vec.from_pretrained` takes
                      init_head: bool = False,    # start the regression head or decoder from `init`'s too (an earlier run of this library, same recipe)
                      head_warmup_pct: float | None = None,  # share of training in which only the head (or decoder) learns
@@ -104,7 +105,7 @@ def data2vec_learner(dls,                        # `DataLoaders` of images `(xb,
     s = learner_settings(model, mask=mask, mask_ratio=mask_ratio, n_masks=n_masks, beta=beta, cls_weight=cls_weight,
                          tau_initial=tau_initial, tau_end=tau_end, tau_increase_pct=tau_increase_pct, max_lr=max_lr,
                          weight_decay=weight_decay, grad_accum=grad_accum, clip=clip, precision=precision,
-                         teacher_precision=teacher_precision, compile=compile, head_warmup_pct=head_warmup_pct, layer_decay=layer_decay,
+                         teacher_precision=teacher_precision, compile=compile, grad_checkpointing=grad_checkpointing, head_warmup_pct=head_warmup_pct, layer_decay=layer_decay,
                          init=None if init is None else 'Data2Vec' if isinstance(init, Data2Vec) else str(init))
     return learner_from_settings(dls, model, s, init, init_head, cbs, **kwargs)
 
@@ -118,6 +119,7 @@ def learner_from_settings(dls,                # `DataLoaders` of images `(xb,)`
     "The `Learner` of `data2vec_learner` for settings resolved already (the command line's): nothing in `s` is resolved again"
     check_compile(s['compile'], dls.device or 'cpu')
     if init is not None: init_from(model, init if isinstance(init, Data2Vec) else Data2Vec.from_pretrained(init), head=init_head)
+    model.student.set_grad_checkpointing(s['grad_checkpointing'])
     if s['compile'] == 'on': compile_model(model)
     mask_fn = partial(MASKS[s['mask']] if isinstance(s['mask'], str) else s['mask'], mask_ratio=s['mask_ratio'])
     teacher_bf16 = resolve_teacher_precision(s['teacher_precision'], dls.device or 'cpu') == 'bf16'

@@ -50,7 +50,7 @@ def read_config(path) -> dict:
     return current_names(data, path)
 
 # %% ../nbs/07a_run.ipynb #c61c7244
-RESUME_CAN_CHANGE = ('epochs', 'max_lr', 'device', 'num_workers', 'precision', 'teacher_precision', 'compile', 'save_every', 'knn_eval_path',
+RESUME_CAN_CHANGE = ('epochs', 'max_lr', 'device', 'num_workers', 'precision', 'teacher_precision', 'compile', 'grad_checkpointing', 'save_every', 'knn_eval_path',
                      'knn_every', 'log', 'input_path', 'init', 'checkpoint_out_dir', 'resume_checkpoint')
 
 def resumed_settings(ckpt: dict, path) -> tuple:   # `ckpt` as `read_training_state` reads it from `path`

@@ -144,6 +144,8 @@ TRAINING_SETTINGS = [
             default='auto', choices=('auto', 'on', 'off'), group='Hardware'),
     Setting('teacher_precision', str, "Precision of the teacher's pass: auto is bf16 where the device has it natively "
             "(GPUs, CPUs with AMX or AVX512-BF16).", default='auto', choices=('auto', 'fp32', 'bf16'), group='Hardware'),
+    Setting('grad_checkpointing', bool, "Recompute each block of the student in the backward pass instead of keeping its activations: "
+            "less memory (a larger model or batch fits on one GPU) for more time a step; the same gradients.", default=False, group='Hardware'),
 ]
 
 RUN_SETTINGS = [
