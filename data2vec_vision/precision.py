@@ -156,20 +156,23 @@ def write_precision_cache(path: Path, cache: dict):
 class MeasuredPrecision(Callback):
     "`precision='auto'` where bf16 is native: time float32 and bf16 steps before training (or read them from the cache), train in the faster"
     order = BF16Autocast.order
+    def before_fit(self):
+        if self.learn.precision is None: self.choose(measure=False)   # from the cache: said before the progress table starts
     def before_train(self):
         if self.learn.precision is None: self.choose()   # once per `Learner`, before its first training batch
 
-    def choose(self):
+    def choose(self, measure: bool = True):             # time the steps when the cache has none
         seconds, how = None, None
         if rank_distrib() == 0:                          # process 0 measures and decides for every process
             key, path = precision_key(self.learn), precision_cache_file()
             cache = read_precision_cache(path)
             seconds, how = cache.get(key), f"cached in {path}"
-            if seconds is None:
+            if seconds is None and measure:
                 seconds = cache[key] = measure_precision(self.learn)
                 write_precision_cache(path, cache)
                 how = f"measured now, kept in {path}"
         seconds, how = from_rank0((seconds, how))
+        if seconds is None: return                       # measured at the first training batch
         self.learn.precision = faster_precision(seconds)
         if self.learn.precision == 'bf16': self.learn.add_cb(BF16Autocast())
         step = 'a compiled step' if self.learn.compiled else 'a step'
