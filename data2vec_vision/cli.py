@@ -389,9 +389,11 @@ def _write_csv(rows: list, out: Path):
     csv.writer(text, lineterminator='\n').writerows(rows)
     atomic_save(text.getvalue(), out)
 
-def _decoded(files: list, feats) -> tuple:
-    "The files and feature rows of the images that could be decoded (`extract_features` made the others' NaN, and said so)"
+def _decoded_features(model, paths: list, s: dict) -> tuple:
+    "The images of `paths` that decode, and their features `[N, D]` (`extract_features` said which did not)"
     import torch
+    files = _images(paths)
+    feats = _features(model, files, s)
     keep = torch.isfinite(feats).all(1)
     return [f for f, k in zip(files, keep.tolist()) if k], feats[keep]
 
@@ -404,9 +406,9 @@ def similar(args: argparse.Namespace) -> Path:
     s = resolve_command(SIMILAR_SETTINGS, _given(args, SIMILAR_SETTINGS))
     out = replaceable_output(s['out'], '.csv', b'query,rank,'); picture = replaceable_output(out.with_suffix('.png'), '.png', b'\x89PNG')
     model = rgb_model(_load(args.checkpoint, s['teacher']), args.checkpoint)
-    bank_files, bank = _decoded(*(lambda f: (f, _features(model, f, s)))(_images([args.folder])))
-    if args.query: query_files, query, skip = *_decoded(*(lambda f: (f, _features(model, f, s)))(_images(args.query))), None
-    else: query_files, query, skip = bank_files, bank, torch.arange(len(bank))
+    bank_files, bank = _decoded_features(model, [args.folder], s)
+    if args.query: (query_files, query), skip = _decoded_features(model, args.query, s), None
+    else: query_files, query, skip = bank_files, bank, torch.arange(len(bank))   # each image against the others
     if len(bank) - (skip is not None) < 1: raise ValueError(f"{args.folder} holds too few images to search: add images")
     sims, idx = nearest_neighbours(query, bank, s['neighbours'], skip)
     order = sims[:, 0].argsort(descending=True, stable=True) if skip is not None else torch.arange(len(query))   # the closest pairs first
