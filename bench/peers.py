@@ -19,7 +19,7 @@ import timm, torch
 from timm.models.vision_transformer import VisionTransformer
 from data2vec_vision.cli import get_parser, pretrain
 from data2vec_vision.data import ImageFolder, eval_transforms, labeled_split
-from data2vec_vision.evaluation import knn_accuracy, linear_probe, pixel_features
+from data2vec_vision.evaluation import centred_pixels, knn_accuracy, linear_probe
 from data2vec_vision.export import to_timm
 from data2vec_vision.rules import heads_for
 
@@ -72,9 +72,8 @@ def main():
     train, train_y, val, val_y, _ = labeled_split(a.cell)
     print(f"# {a.cell}: {len(train)} train, {len(val)} val images; ViT {a.width} x {a.depth}, patch {a.patch}, {a.size} px, {a.epochs} epochs")
     print("| method | minutes | images/s | kNN (mean) | kNN (CLS) | linear probe (mean) |\n|---|---|---|---|---|---|", flush=True)
-    p_train, p_val = (pixel_features(files, a.size, a.num_workers) for files in (train, val))
-    centre = p_train.mean(0)
-    print(f"| raw pixels (centred) | - | - | {knn_accuracy(p_train - centre, train_y, p_val - centre, val_y):.3f} | - | "
+    p_train, p_val = centred_pixels(train, val, a.size, a.num_workers)
+    print(f"| raw pixels (centred) | - | - | {knn_accuracy(p_train, train_y, p_val, val_y):.3f} | - | "
           f"{linear_probe(p_train, train_y, p_val, val_y):.3f} |", flush=True)
     for method in a.methods:
         start = time.perf_counter()

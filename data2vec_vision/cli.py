@@ -291,12 +291,11 @@ def _feature_model(args) -> tuple:
 
 def extract(args: argparse.Namespace) -> Path:
     "Write the features of every image in `args.folder` to `args.out`"
-    from data2vec_vision.data import find_images, readable_images
     from data2vec_vision.evaluation import features_paths, save_features
     npy, names = features_paths(args.out)
     replaceable_output(npy, '.npy', b'\x93NUMPY'); replaceable_output(names, '.json', b'[')   # an earlier extract's, nothing else
     s, model = _feature_model(args)
-    files = readable_images(find_images(args.folder))
+    files = _images([args.folder])
     out, names = save_features(args.out, _features(model, files, s), files)
     print(f"Wrote the features of {len(files)} images to {out} (file names: {names}; read both with load_features('{out}'))")
     return out
@@ -306,7 +305,7 @@ def evaluate(args: argparse.Namespace) -> dict:
     "kNN and linear-probe top-1 of the checkpoint's features on `args.labeled_folder`, beside the same readings of its floors; prints the table and returns it, `{column: {reading: top-1}}`"
     import torch
     from data2vec_vision.data import labeled_split
-    from data2vec_vision.evaluation import PIXEL_FLOOR_SIZE, knn_accuracy, linear_probe, pixel_features
+    from data2vec_vision.evaluation import PIXEL_FLOOR_SIZE, centred_pixels, knn_accuracy, linear_probe
     from data2vec_vision.model import Data2Vec
     s, model = _feature_model(args)
     train_files, train_y, val_files, val_y, classes = labeled_split(args.labeled_folder)
@@ -318,8 +317,7 @@ def evaluate(args: argparse.Namespace) -> dict:
     if s['floors']:
         with torch.random.fork_rng():
             torch.manual_seed(0); table['same ViT, random init'] = of_model(Data2Vec(**model.config))
-        train_px, val_px = (pixel_features(files, PIXEL_FLOOR_SIZE, s['num_workers']) for files in (train_files, val_files))
-        table[f'raw pixels (centred, {PIXEL_FLOOR_SIZE} px)'] = readings(train_px - train_px.mean(0), val_px - train_px.mean(0))
+        table[f'raw pixels (centred, {PIXEL_FLOOR_SIZE} px)'] = readings(*centred_pixels(train_files, val_files, num_workers=s['num_workers']))
     print(f"{args.checkpoint} on {args.labeled_folder}: {len(train_files)} train / {len(val_files)} val images, {len(classes)} classes; top-1:")
     width = len(probe if len(probe) > len(knn) else knn)
     print('| ' + ' | '.join([f"{'reading':<{width}}", *table]) + ' |\n|' + '|'.join('-' * (len(c) + 2) for c in [' ' * width, *table]) + '|')
@@ -382,13 +380,6 @@ def _images(paths: list) -> list:
     from data2vec_vision.data import find_images, readable_images
     return readable_images([f for p in paths for f in find_images(p)])
 
-def _write_csv(rows: list, out: Path):
-    import csv, io
-    from data2vec_vision.checkpoint import atomic_save
-    text = io.StringIO()
-    csv.writer(text, lineterminator='\n').writerows(rows)
-    atomic_save(text.getvalue(), out)
-
 def _decoded_features(model, paths: list, s: dict) -> tuple:
     "The images of `paths` that decode, and their features `[N, D]` (`extract_features` said which did not)"
     import torch
@@ -403,6 +394,7 @@ def similar(args: argparse.Namespace) -> Path:
     from matplotlib import pyplot as plt
     from data2vec_vision.checkpoint import atomic_save
     from data2vec_vision.pictures import nearest_neighbours, show_retrieval
+    from data2vec_vision.tracking import write_csv
     s = resolve_command(SIMILAR_SETTINGS, _given(args, SIMILAR_SETTINGS))
     out = replaceable_output(s['out'], '.csv', b'query,rank,'); picture = replaceable_output(out.with_suffix('.png'), '.png', b'\x89PNG')
     model = rgb_model(_load(args.checkpoint, s['teacher']), args.checkpoint)
@@ -412,7 +404,7 @@ def similar(args: argparse.Namespace) -> Path:
     if len(bank) - (skip is not None) < 1: raise ValueError(f"{args.folder} holds too few images to search: add images")
     sims, idx = nearest_neighbours(query, bank, s['neighbours'], skip)
     order = sims[:, 0].argsort(descending=True, stable=True) if skip is not None else torch.arange(len(query))   # the closest pairs first
-    _write_csv([['query', 'rank', 'neighbour', 'similarity']] + [[str(query_files[q]), r + 1, str(bank_files[idx[q, r]]), f'{float(sims[q, r]):.4f}']
+    write_csv([['query', 'rank', 'neighbour', 'similarity']] + [[str(query_files[q]), r + 1, str(bank_files[idx[q, r]]), f'{float(sims[q, r]):.4f}']
                                                              for q in order.tolist() for r in range(idx.shape[1])], out)
     first = order[:8]
     fig = show_retrieval([query_files[i] for i in first], bank_files, idx[first], sims[first])
@@ -426,6 +418,7 @@ def similar(args: argparse.Namespace) -> Path:
 def predict(args: argparse.Namespace) -> Path:
     "Write the most probable classes of every image of `args.images` by the classifier `args.classifier` to a CSV"
     from data2vec_vision.finetune import classify, load_classifier
+    from data2vec_vision.tracking import write_csv
     s = resolve_command(PREDICT_SETTINGS, _given(args, PREDICT_SETTINGS))
     out = replaceable_output(s['out'], '.csv', b'image,')
     net = load_classifier(args.classifier)
@@ -434,7 +427,7 @@ def predict(args: argparse.Namespace) -> Path:
     k = idx.shape[1]
     cells = lambda p, i: [x for j in range(k) for x in ((net.classes[i[j]], f'{p[j]:.4f}') if i[j] >= 0 else ('', ''))]
     rows = [[str(f)] + cells(p, i) for f, p, i in zip(files, probs.tolist(), idx.tolist())]
-    _write_csv([['image'] + [f'{c}_{j + 1}' for j in range(k) for c in ('class', 'probability')]] + rows, out)
+    write_csv([['image'] + [f'{c}_{j + 1}' for j in range(k) for c in ('class', 'probability')]] + rows, out)
     print(f"Wrote the {k} most probable classes of {len(files)} images to {out}; the first:")
     for row in rows[:5]: print(f"  {Path(row[0]).name}: " + (f"{row[1]} ({float(row[2]):.3f})" if row[1] else "could not be decoded"))
     return out

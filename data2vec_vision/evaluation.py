@@ -31,8 +31,8 @@ from .settings import FEATURE_SETTINGS
 
 # %% auto #0
 __all__ = ['MAX_NAME_BYTES', 'PIXEL_FLOOR_SIZE', 'CLEAR_GAIN', 'image_transforms', 'extract_features', 'present',
-           'features_paths', 'save_features', 'load_features', 'knn_accuracy', 'pixel_features', 'pixel_knn',
-           'linear_probe', 'KNNMonitor']
+           'features_paths', 'save_features', 'load_features', 'knn_accuracy', 'pixel_features', 'centred_pixels',
+           'pixel_knn', 'linear_probe', 'KNNMonitor']
 
 # %% ../nbs/06_evaluation.ipynb #45d9f470
 def image_transforms(model: nn.Module):   # a `Data2Vec`, or a timm model (a classifier `load_timm` or `official_classifier` gives)
@@ -155,6 +155,15 @@ def pixel_features(files: list,                 # image files
     dl = torch.utils.data.DataLoader(ds, batch_size=256, num_workers=default_workers() if num_workers is None else num_workers)
     return torch.cat([xb.flatten(1) for (xb,) in dl])
 
+def centred_pixels(train_files: list,           # training images
+                   val_files: list,             # images to classify
+                   size: int = PIXEL_FLOOR_SIZE,   # side of the images, in pixels
+                   num_workers: int | None = None) -> tuple:  # data loading processes
+    "`pixel_features` of both lists, less the training images' mean pixel: the floor's features, for kNN and for a probe"
+    train_x, val_x = (pixel_features(files, size, num_workers) for files in (train_files, val_files))
+    mean = train_x.mean(0)
+    return train_x - mean, val_x - mean
+
 def pixel_knn(train_files: list, train_y: Tensor,   # training images and labels
               val_files: list, val_y: Tensor,       # images to classify and their labels
               size: int = PIXEL_FLOOR_SIZE,         # side of the images, in pixels
@@ -162,9 +171,8 @@ def pixel_knn(train_files: list, train_y: Tensor,   # training images and labels
               T: float = FEATURE_SETTINGS['temperature'].default,  # vote temperature
               num_workers: int | None = None) -> float:  # data loading processes
     "kNN top-1 of centred raw pixels: the floor that learned features should beat"
-    train_x, val_x = (pixel_features(files, size, num_workers) for files in (train_files, val_files))
-    mean = train_x.mean(0)
-    return knn_accuracy(train_x - mean, train_y, val_x - mean, val_y, k, T)
+    train_x, val_x = centred_pixels(train_files, val_files, size, num_workers)
+    return knn_accuracy(train_x, train_y, val_x, val_y, k, T)
 
 # %% ../nbs/06_evaluation.ipynb #27f29722
 def linear_probe(train_x: Tensor, train_y: Tensor,   # training features `[N, D]` and labels `[N]`

@@ -19,9 +19,9 @@ from .checkpoint import atomic_save
 from .files import read_bounded_text
 
 # %% auto #0
-__all__ = ['RUN_LOG_BYTES', 'PLOT_PANELS', 'RunLog', 'continued_columns', 'drop_epochs_from', 'PlainProgress', 'plain_when_piped',
-           'SkippedImages', 'read_run_log', 'plot_run', 'ScalarLog', 'check_backends', 'TensorBoardLog', 'WandbLog',
-           'run_loggers']
+__all__ = ['RUN_LOG_BYTES', 'PLOT_PANELS', 'RunLog', 'write_csv', 'continued_columns', 'drop_epochs_from', 'PlainProgress',
+           'plain_when_piped', 'SkippedImages', 'read_run_log', 'plot_run', 'ScalarLog', 'check_backends',
+           'TensorBoardLog', 'WandbLog', 'run_loggers']
 
 # %% ../nbs/13_tracking.ipynb #6ea2ca3a
 class RunLog(CSVLogger):
@@ -50,16 +50,20 @@ class RunLog(CSVLogger):
         self.file, self.first_line = (self.path/self.fname).open('a'), False
 
 # %% ../nbs/13_tracking.ipynb #ac255c7e
+def write_csv(rows: list,   # the header, then the rows, each a list of cells
+              path):        # the file, written atomically
+    "Write `rows` as CSV to `path` through `atomic_save`: never half-written"
+    text = io.StringIO()
+    csv.writer(text, lineterminator='\n').writerows(rows)
+    atomic_save(text.getvalue(), path)
+
 def continued_columns(file: Path,        # the log.csv a resumed run goes on with
                       names: list) -> list:   # the columns this run logs
     "The columns of the continued log: the file's, then those this run adds, the file rewritten whole (atomically) when it gains any"
     with file.open(newline='') as f: rows = list(csv.reader(f))
     old = rows[0] if rows else []
     columns = old + [n for n in names if n not in old]
-    if columns != old:
-        text = io.StringIO()
-        csv.writer(text, lineterminator='\n').writerows([columns] + [r + [''] * (len(columns) - len(r)) for r in rows[1:]])
-        atomic_save(text.getvalue(), file)
+    if columns != old: write_csv([columns] + [r + [''] * (len(columns) - len(r)) for r in rows[1:]], file)
     return columns
 
 # %% ../nbs/13_tracking.ipynb #91eb1d00
@@ -69,9 +73,7 @@ def drop_epochs_from(file: Path,   # a run's log.csv
     with file.open(newline='') as f: rows = list(csv.reader(f))
     kept = rows[:1] + [r for r in rows[1:] if not (r and r[0].isdigit() and int(r[0]) >= epoch)]
     if len(kept) == len(rows): return False
-    text = io.StringIO()
-    csv.writer(text, lineterminator='\n').writerows(kept)
-    atomic_save(text.getvalue(), file)
+    write_csv(kept, file)
     return True
 
 # %% ../nbs/13_tracking.ipynb #91698b24
