@@ -72,7 +72,7 @@ def get_parser(argv: list | None = None) -> argparse.ArgumentParser:
                                    description="kNN and linear-probe top-1 on a labeled folder (train/ and val/, or class folders alone)")
     evaluate.add_argument('checkpoint', type=Path, help=MODEL_SOURCE)
     evaluate.add_argument('labeled_folder', type=Path, help=LABELED_FOLDER)
-    eval_only = ('knn_k', 'temperature', 'probe_epochs', 'floors')
+    eval_only = ('knn_k', 'temperature', 'floors')
     add_settings(extract, [s for n, s in FEATURE_SETTINGS.items() if n not in eval_only], feature_defaults)
     add_settings(evaluate, FEATURE_SETTINGS.values(), feature_defaults)
     finetune = commands.add_parser('finetune', help="Fine-tune a pretrained encoder into a classifier of a labeled folder",
@@ -309,9 +309,9 @@ def evaluate(args: argparse.Namespace) -> dict:
     from data2vec_vision.model import Data2Vec
     s, model = _feature_model(args)
     train_files, train_y, val_files, val_y, classes = labeled_split(args.labeled_folder)
-    knn, probe = f"kNN (k={s['knn_k']}, T={s['temperature']})", f"linear probe ({s['probe_epochs']} epochs)"
+    knn, probe = f"kNN (k={s['knn_k']}, T={s['temperature']})", 'linear probe'
     readings = lambda train_x, val_x: {knn: knn_accuracy(train_x, train_y, val_x, val_y, s['knn_k'], s['temperature']),
-                                       probe: linear_probe(train_x, train_y, val_x, val_y, s['probe_epochs'])}
+                                       probe: linear_probe(train_x, train_y, val_x, val_y)}
     of_model = lambda m: readings(_features(m, train_files, s), _features(m, val_files, s))
     table = {'this model': of_model(model)}
     if s['floors']:
@@ -330,6 +330,7 @@ def finetune(args: argparse.Namespace):
     from fastai.torch_core import set_seed
     from data2vec_vision.distributed import process_device
     from data2vec_vision.finetune import classification_dataloaders, classifier_learner, fine_tune_vit, save_classifier
+    from data2vec_vision.rules import finetune_epochs_for
     from data2vec_vision.export import timm_load_line
     s = resolve_command(FINETUNE_SETTINGS, _given(args, FINETUNE_SETTINGS))
     out = fresh_output(s['out'])                               # before the training it would hold
@@ -339,7 +340,11 @@ def finetune(args: argparse.Namespace):
                                      num_workers=s['num_workers'], device=process_device(s['device']))
     learn = classifier_learner(dls, model, teacher=args.teacher, img_size=s['img_size'], drop_path=s['drop_path'], label_smoothing=s['label_smoothing'],
                                weight_decay=s['weight_decay'], precision=s['precision'])
-    fine_tune_vit(learn, s['epochs'], s['lr'], s['layer_decay'], s['freeze_epochs'])
+    n, epochs = len(dls.train_ds), s['epochs'] or finetune_epochs_for(len(dls.train_ds), dls.train.bs)
+    if s['batch_size'] is None or s['epochs'] is None:
+        print(f"{n} labelled training images: batches of {dls.train.bs}, {s['freeze_epochs']} + {epochs} epochs ({n // dls.train.bs * epochs} optimizer "
+              "steps of the whole model; --batch-size and --epochs to choose others)")
+    fine_tune_vit(learn, epochs, s['lr'], s['layer_decay'], s['freeze_epochs'])
     save_classifier(learn, model, out)
     print(f"Saved the classifier ({len(dls.vocab)} classes, validation accuracy {float(learn.recorder.values[-1][-1]):.3f}) to {out}.\n"
           f"Load it with: data2vec_vision.load_timm({str(out)!r})\nor with timm alone: {timm_load_line(out)}")

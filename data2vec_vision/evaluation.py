@@ -15,12 +15,8 @@ from torch import nn, Tensor
 from fastcore.basics import store_attr
 from fastprogress.fastprogress import progress_bar
 from fastai.callback.core import Callback
-from fastai.data.core import DataLoaders
-from fastai.learner import Learner, Recorder, SkipToEpoch, ValueMetric
-from fastai.metrics import accuracy
-from fastai.optimizer import Adam
+from fastai.learner import Recorder, SkipToEpoch, ValueMetric
 from fastai.torch_core import rank_distrib
-import fastai.callback.schedule   # Learner.fit_one_cycle
 from .data import EachImage, ImageFolder, eval_transforms, labeled_split, default_workers
 from .transforms import IMAGENET_MEAN, IMAGENET_STD
 from .distributed import unwrap
@@ -30,9 +26,9 @@ from .files import read_bounded_text
 from .settings import FEATURE_SETTINGS
 
 # %% auto #0
-__all__ = ['MAX_NAME_BYTES', 'PIXEL_FLOOR_SIZE', 'CLEAR_GAIN', 'image_transforms', 'extract_features', 'present',
+__all__ = ['MAX_NAME_BYTES', 'PIXEL_FLOOR_SIZE', 'PROBE_L2', 'CLEAR_GAIN', 'image_transforms', 'extract_features', 'present',
            'features_paths', 'save_features', 'load_features', 'knn_accuracy', 'pixel_features', 'centred_pixels',
-           'pixel_knn', 'linear_probe', 'KNNMonitor']
+           'pixel_knn', 'logistic_regression', 'probe_l2', 'linear_probe', 'KNNMonitor']
 
 # %% ../nbs/06_evaluation.ipynb #45d9f470
 def image_transforms(model: nn.Module):   # a `Data2Vec`, or a timm model (a classifier `load_timm` or `official_classifier` gives)
@@ -175,23 +171,49 @@ def pixel_knn(train_files: list, train_y: Tensor,   # training images and labels
     return knn_accuracy(train_x, train_y, val_x, val_y, k, T)
 
 # %% ../nbs/06_evaluation.ipynb #27f29722
+PROBE_L2 = (1e-5, 1e-4, 1e-3, 1e-2, 1e-1)   # the L2 strengths the linear probe chooses from, on the mean cross-entropy
+
+def logistic_regression(x: Tensor,         # standardised features `[N, D]`
+                        y: Tensor,         # their labels `[N]`
+                        n_classes: int,    # number of classes
+                        l2: float,         # penalty `l2 / 2 * |W|^2` on the weights (not the bias); scikit-learn's `C = 1 / (l2 * N)`
+                        max_iter: int = 500) -> nn.Linear:   # most L-BFGS iterations
+    "Multinomial logistic regression: the `nn.Linear` minimising the mean cross-entropy of `y` plus the L2 penalty, by full-batch L-BFGS"
+    linear = nn.Linear(x.shape[1], n_classes)
+    nn.init.zeros_(linear.weight); nn.init.zeros_(linear.bias)
+    opt = torch.optim.LBFGS(linear.parameters(), lr=1, max_iter=max_iter, history_size=20, tolerance_grad=1e-6,
+                            tolerance_change=1e-10, line_search_fn='strong_wolfe')
+    def objective():
+        opt.zero_grad()
+        loss = F.cross_entropy(linear(x), y) + l2 / 2 * linear.weight.pow(2).sum()
+        loss.backward()
+        return loss
+    with torch.enable_grad(): opt.step(objective)
+    return linear.requires_grad_(False)
+
+def probe_l2(x: Tensor, y: Tensor,         # standardised training features `[N, D]` and labels `[N]`
+             n_classes: int,               # number of classes
+             held_out: float = 0.2) -> float:   # share of the features held out to choose on
+    "The strength of `PROBE_L2` whose probe, fitted on the rest, classifies a held-out share of `x` best (the weakest of equals)"
+    order = torch.randperm(len(x), generator=torch.Generator().manual_seed(0))
+    n = min(len(x) - 1, max(1, round(held_out * len(x))))
+    check, fit = order[:n], order[n:]
+    top1 = [(logistic_regression(x[fit], y[fit], n_classes, l2)(x[check]).argmax(1) == y[check]).float().mean() for l2 in PROBE_L2]
+    return PROBE_L2[int(torch.stack(top1).argmax())]
+
 def linear_probe(train_x: Tensor, train_y: Tensor,   # training features `[N, D]` and labels `[N]`
                  valid_x: Tensor, valid_y: Tensor,   # validation features and labels
-                 epochs: int = FEATURE_SETTINGS['probe_epochs'].default,  # training epochs
-                 lr: float = 1e-2,                   # peak learning rate
-                 batch_size: int = 256,              # features per batch
-                 wd: float = 0.) -> float:           # weight decay
-    "Top-1 accuracy of a linear classifier trained on frozen features; missing rows (NaN) left out"
+                 l2: float | None = None) -> float:  # L2 strength; None: chosen by `probe_l2` on the training features
+    "Top-1 of a logistic regression on standardised frozen features, solved to convergence; missing rows (NaN) left out"
     (train_x, train_y), (valid_x, valid_y) = present(train_x, train_y), present(valid_x, valid_y)
-    n_classes, d = int(max(train_y.max(), valid_y.max())) + 1, train_x.shape[1]
-    dls = DataLoaders.from_dsets(torch.utils.data.TensorDataset(train_x.float(), train_y),
-                                 torch.utils.data.TensorDataset(valid_x.float(), valid_y),
-                                 bs=min(batch_size, len(train_x)), device='cpu')
-    probe = nn.Sequential(nn.BatchNorm1d(d, affine=False), nn.Linear(d, n_classes))
-    learn = Learner(dls, probe, loss_func=nn.CrossEntropyLoss(), opt_func=Adam, metrics=accuracy, wd=wd)
-    with learn.no_bar(), learn.no_logging():
-        learn.fit_one_cycle(epochs, lr)
-        return float(learn.validate()[1])
+    if len(train_x) < 2: raise ValueError(f"A linear probe needs at least 2 training features; it has {len(train_x)}: add labeled images")
+    mean, std = train_x.float().mean(0), train_x.float().std(0, correction=0)
+    std = torch.where(std > 1e-6, std, 1.)                      # a feature constant in training stays centred, as scikit-learn's StandardScaler does
+    train_x, valid_x = (train_x.float() - mean) / std, (valid_x.float() - mean) / std
+    n_classes = int(max(train_y.max(), valid_y.max())) + 1
+    if l2 is None: l2 = probe_l2(train_x, train_y, n_classes)
+    probe = logistic_regression(train_x, train_y, n_classes, l2)
+    return (probe(valid_x).argmax(1) == valid_y).float().mean().item()
 
 # %% ../nbs/06_evaluation.ipynb #0725841e
 CLEAR_GAIN = 0.05   # kNN top-1 above the pixel floor that counts as features clearly better than pixels

@@ -28,6 +28,7 @@ from .precision import precision_callbacks, resolve_precision
 from .export import load_timm, timm_metadata, to_timm, write_timm
 from .model import Data2Vec, init_from
 from .official import read_official_head
+from .rules import finetune_batch_for
 from .settings import FINETUNE_SETTINGS, PREDICT_SETTINGS
 from .checkpoint import is_ours
 from .timm_files import timm_classes, timm_folder_config
@@ -40,13 +41,13 @@ __all__ = ['classification_dataloaders', 'vit_param_groups', 'at_image_size', 'c
 # %% ../nbs/10_finetune.ipynb #a912870c
 def classification_dataloaders(path,                      # labeled folder with `train/<class>/` and `val/<class>/`
                                image_size: int = 224,     # side of the square images
-                               batch_size: int = 64,      # images per batch
+                               batch_size: int | None = None,  # images per batch; `finetune_batch_for` the training images when None
                                crop_scale: tuple = (0.35, 1.0),  # random resized crop's range of image area
                                num_workers: int | None = None,   # data loading processes; `default_workers(device)` when None
                                device=None) -> DataLoaders:  # where batches go; fastai's default device when None
     "fastai `DataLoaders` of `(image, label)` from a labeled folder; `dls.vocab` holds the class names"
     train_files, train_y, val_files, val_y, classes = labeled_split(path)
-    batch_size = fitted_batch(batch_size, len(train_files), path)
+    batch_size = fitted_batch(finetune_batch_for(len(train_files)) if batch_size is None else batch_size, len(train_files), path)
     workers = default_workers(device) if num_workers is None else num_workers
     dls = DataLoaders.from_dsets(ImageFolder(train_files, pretrain_transforms(image_size, crop_scale), train_y),
                                  ImageFolder(val_files, eval_transforms(image_size), val_y),

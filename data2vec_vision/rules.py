@@ -9,9 +9,10 @@ from __future__ import annotations
 import math
 
 # %% auto #0
-__all__ = ['GRAY_PIXEL_LOSS', 'FLAT_CROP_MIN', 'INIT_HEAD_WARMUP', 'INIT_LAYER_DECAY', 'COMPILE_MIN_STEPS', 'heads_for',
-           'top_k_for', 'decoder_groups_for', 'recon_weight_for', 'crop_min_for', 'head_warmup_for', 'layer_decay_for',
-           'tau_initial_for']
+__all__ = ['GRAY_PIXEL_LOSS', 'FLAT_CROP_MIN', 'INIT_HEAD_WARMUP', 'INIT_LAYER_DECAY', 'FINETUNE_BATCH', 'FINETUNE_MIN_BATCHES',
+           'FINETUNE_EPOCHS', 'FINETUNE_MIN_STEPS', 'COMPILE_MIN_STEPS', 'heads_for', 'top_k_for', 'decoder_groups_for',
+           'recon_weight_for', 'crop_min_for', 'head_warmup_for', 'layer_decay_for', 'tau_initial_for',
+           'finetune_batch_for', 'finetune_epochs_for']
 
 # %% ../nbs/12a_rules.ipynb #6140cbca
 def heads_for(width: int) -> int:
@@ -65,6 +66,19 @@ def tau_initial_for(preset_tau_initial: float,  # the preset's decay at the star
                     init: str | None):          # the run's --init, None when it starts at random
     "The teacher's decay at the start: the preset's, or `tau_end` from the start when the run starts from trained weights"
     return tau_end if init else preset_tau_initial
+
+# %% ../nbs/12a_rules.ipynb #bb3d9945
+FINETUNE_BATCH, FINETUNE_MIN_BATCHES = 64, 8      # fine-tuning's batch, and the batches an epoch holds at least
+FINETUNE_EPOCHS, FINETUNE_MIN_STEPS = 10, 300     # fine-tuning's epochs, and the optimizer steps of the whole model at least
+
+def finetune_batch_for(n_images: int) -> int:   # labelled training images
+    "Fine-tuning's batch: `FINETUNE_BATCH`, or fewer so that an epoch holds `FINETUNE_MIN_BATCHES` batches; 8 at least"
+    return max(8, min(FINETUNE_BATCH, n_images // FINETUNE_MIN_BATCHES))
+
+def finetune_epochs_for(n_images: int,   # labelled training images
+                        batch: int) -> int:   # images per batch
+    "Fine-tuning's epochs of the whole model: `FINETUNE_EPOCHS`, or more so that they take `FINETUNE_MIN_STEPS` optimizer steps"
+    return max(FINETUNE_EPOCHS, math.ceil(FINETUNE_MIN_STEPS / max(1, n_images // batch)))
 
 # %% ../nbs/12a_rules.ipynb #b7b40bd7
 COMPILE_MIN_STEPS = 2000   # optimizer steps from which `compile='auto'` compiles: enough to repay tens of seconds

@@ -10,7 +10,8 @@ import math, re, reprlib
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Callable
-from .rules import (COMPILE_MIN_STEPS, FLAT_CROP_MIN, GRAY_PIXEL_LOSS, INIT_HEAD_WARMUP, INIT_LAYER_DECAY, crop_min_for,
+from .rules import (COMPILE_MIN_STEPS, FINETUNE_BATCH, FINETUNE_EPOCHS, FINETUNE_MIN_BATCHES, FINETUNE_MIN_STEPS, FLAT_CROP_MIN,
+                                   GRAY_PIXEL_LOSS, INIT_HEAD_WARMUP, INIT_LAYER_DECAY, crop_min_for,
                                    decoder_groups_for, head_warmup_for, heads_for, layer_decay_for, recon_weight_for, tau_initial_for,
                                    top_k_for)
 
@@ -309,17 +310,18 @@ FEATURE_SETTINGS = {s.name: s for s in [
     Setting('device', str, "Device, e.g. cpu or cuda; a GPU when there is one, when not given.", optional=True, check=_device),
     Setting('knn_k', int, "Neighbours that vote in the kNN classifier.", default=20, check=_at_least_1),
     Setting('temperature', float, "kNN vote temperature.", default=0.07, check=_positive),
-    Setting('probe_epochs', int, "Linear probe training epochs.", default=30, check=_at_least_1),
     Setting('floors', bool, "Read the same ViT at random initialisation and the centred raw pixels (32 px) the same ways, beside the "
             "model: what its features must beat to be worth keeping.", default=True),
 ]}
 
 FINETUNE_SETTINGS = {s.name: s for s in [
-    Setting('epochs', int, "Epochs with the whole model training, after the frozen ones.", default=10, check=_at_least_1),
+    Setting('epochs', int, f"Epochs with the whole model training, after the frozen ones; when not given, {FINETUNE_EPOCHS}, or more so "
+            f"that they take {FINETUNE_MIN_STEPS} optimizer steps (few labels).", optional=True, check=_at_least_1),
     Setting('freeze_epochs', int, "Epochs training only the new head (and norms) first.", default=1, check=_non_negative),
     Setting('lr', float, "Peak learning rate of the top layer group.", default=1e-3, check=_positive),
     Setting('layer_decay', float, "Each layer group's learning rate over the next one's.", default=0.65, check=in_range(0, 1, lo_open=True)),
-    Setting('batch_size', int, "Images per batch.", default=64, check=_at_least_1),
+    Setting('batch_size', int, f"Images per batch; when not given, {FINETUNE_BATCH}, or fewer so that an epoch holds {FINETUNE_MIN_BATCHES} "
+            "batches (8 images at least).", optional=True, check=_at_least_1),
     Setting('img_size', int, "Side of the square images; the pretrained model's when not given.", optional=True, check=_at_least_1,
             flags=('--image-size', '--img-size')),
     Setting('drop_path', float, "Stochastic depth of the classifier's blocks.", default=0.1, check=_fraction),
