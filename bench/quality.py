@@ -22,10 +22,9 @@ initialisation (seed 0), read the same ways. With `--readings-at`, the pretraine
 one run (its `student_{epoch}.pt`), so a curve by images seen; the floors are read once. Prints markdown as it goes
 and writes every number to `--json`.
 """
-import argparse, builtins, contextlib, json, random, shlex, sys, tempfile, time
+import argparse, builtins, contextlib, json, math, random, shlex, sys, tempfile, time
 from functools import partial
 from pathlib import Path
-import numpy as np
 import torch
 from sklearn.linear_model import LogisticRegression
 from sklearn.preprocessing import StandardScaler
@@ -159,7 +158,7 @@ def main():
         pool = tmp/'images'                                            # the training images without their labels
         for i, f in enumerate(train): pool.mkdir(exist_ok=True); (pool/f'{i:05d}{f.suffix}').symlink_to(f.resolve())
         runs = tmp/'run'
-        save_every = np.gcd.reduce(at)
+        save_every = math.gcd(*at)
         args = get_parser(['train']).parse_args(['train', str(pool), *options, '--save-every', str(save_every), '--checkpoint-out-dir', str(runs)])
         clock = EpochClock()
         torch.manual_seed(0)

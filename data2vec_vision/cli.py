@@ -340,7 +340,8 @@ def finetune(args: argparse.Namespace):
                                      num_workers=s['num_workers'], device=process_device(s['device']))
     learn = classifier_learner(dls, model, teacher=args.teacher, img_size=s['img_size'], drop_path=s['drop_path'], label_smoothing=s['label_smoothing'],
                                weight_decay=s['weight_decay'], precision=s['precision'])
-    n, epochs = len(dls.train_ds), s['epochs'] or finetune_epochs_for(len(dls.train_ds), dls.train.bs)
+    n = len(dls.train_ds)
+    epochs = finetune_epochs_for(n, dls.train.bs) if s['epochs'] is None else s['epochs']
     if s['batch_size'] is None or s['epochs'] is None:
         print(f"{n} labelled training images: batches of {dls.train.bs}, {s['freeze_epochs']} + {epochs} epochs ({n // dls.train.bs * epochs} optimizer "
               "steps of the whole model; --batch-size and --epochs to choose others)")

@@ -10,9 +10,9 @@ import math
 
 # %% auto #0
 __all__ = ['GRAY_PIXEL_LOSS', 'FLAT_CROP_MIN', 'INIT_HEAD_WARMUP', 'INIT_LAYER_DECAY', 'FINETUNE_BATCH', 'FINETUNE_MIN_BATCHES',
-           'FINETUNE_EPOCHS', 'FINETUNE_MIN_STEPS', 'COMPILE_MIN_STEPS', 'heads_for', 'top_k_for', 'decoder_groups_for',
-           'recon_weight_for', 'crop_min_for', 'head_warmup_for', 'layer_decay_for', 'tau_initial_for',
-           'finetune_batch_for', 'finetune_epochs_for']
+           'FINETUNE_SMALLEST_BATCH', 'FINETUNE_EPOCHS', 'FINETUNE_MIN_STEPS', 'COMPILE_MIN_STEPS', 'heads_for',
+           'top_k_for', 'decoder_groups_for', 'recon_weight_for', 'crop_min_for', 'head_warmup_for', 'layer_decay_for',
+           'tau_initial_for', 'finetune_batch_for', 'finetune_epochs_for']
 
 # %% ../nbs/12a_rules.ipynb #6140cbca
 def heads_for(width: int) -> int:
@@ -69,11 +69,12 @@ def tau_initial_for(preset_tau_initial: float,  # the preset's decay at the star
 
 # %% ../nbs/12a_rules.ipynb #bb3d9945
 FINETUNE_BATCH, FINETUNE_MIN_BATCHES = 64, 8      # fine-tuning's batch, and the batches an epoch holds at least
+FINETUNE_SMALLEST_BATCH = 8                       # the fewest images a batch of the rule holds
 FINETUNE_EPOCHS, FINETUNE_MIN_STEPS = 10, 300     # fine-tuning's epochs, and the optimizer steps of the whole model at least
 
 def finetune_batch_for(n_images: int) -> int:   # labelled training images
-    "Fine-tuning's batch: `FINETUNE_BATCH`, or fewer so that an epoch holds `FINETUNE_MIN_BATCHES` batches; 8 at least"
-    return max(8, min(FINETUNE_BATCH, n_images // FINETUNE_MIN_BATCHES))
+    "Fine-tuning's batch: `FINETUNE_BATCH`, or fewer so that an epoch holds `FINETUNE_MIN_BATCHES` batches; `FINETUNE_SMALLEST_BATCH` at least"
+    return max(FINETUNE_SMALLEST_BATCH, min(FINETUNE_BATCH, n_images // FINETUNE_MIN_BATCHES))
 
 def finetune_epochs_for(n_images: int,   # labelled training images
                         batch: int) -> int:   # images per batch

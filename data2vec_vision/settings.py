@@ -10,8 +10,8 @@ import math, re, reprlib
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Callable
-from .rules import (COMPILE_MIN_STEPS, FINETUNE_BATCH, FINETUNE_EPOCHS, FINETUNE_MIN_BATCHES, FINETUNE_MIN_STEPS, FLAT_CROP_MIN,
-                                   GRAY_PIXEL_LOSS, INIT_HEAD_WARMUP, INIT_LAYER_DECAY, crop_min_for,
+from .rules import (COMPILE_MIN_STEPS, FINETUNE_BATCH, FINETUNE_EPOCHS, FINETUNE_MIN_BATCHES, FINETUNE_MIN_STEPS,
+                                   FINETUNE_SMALLEST_BATCH, FLAT_CROP_MIN, GRAY_PIXEL_LOSS, INIT_HEAD_WARMUP, INIT_LAYER_DECAY, crop_min_for,
                                    decoder_groups_for, head_warmup_for, heads_for, layer_decay_for, recon_weight_for, tau_initial_for,
                                    top_k_for)
 
@@ -321,7 +321,7 @@ FINETUNE_SETTINGS = {s.name: s for s in [
     Setting('lr', float, "Peak learning rate of the top layer group.", default=1e-3, check=_positive),
     Setting('layer_decay', float, "Each layer group's learning rate over the next one's.", default=0.65, check=in_range(0, 1, lo_open=True)),
     Setting('batch_size', int, f"Images per batch; when not given, {FINETUNE_BATCH}, or fewer so that an epoch holds {FINETUNE_MIN_BATCHES} "
-            "batches (8 images at least).", optional=True, check=_at_least_1),
+            f"batches ({FINETUNE_SMALLEST_BATCH} images at least).", optional=True, check=_at_least_1),
     Setting('img_size', int, "Side of the square images; the pretrained model's when not given.", optional=True, check=_at_least_1,
             flags=('--image-size', '--img-size')),
     Setting('drop_path', float, "Stochastic depth of the classifier's blocks.", default=0.1, check=_fraction),
