@@ -15,7 +15,9 @@ images (10,000) to pretrain on and to take labels from, the rest (at most 10,000
   convergence, its L2 strength chosen on a held-out fifth of the training features), all labels; and scikit-learn's
   `LogisticRegression` at the same strength on the same standardised features, as a check of the solver;
 - few labels: 10 % and 1 % of the training images (stratified, seeded), read by the linear probe and by the
-  `finetune` command with its defaults, from the pretrained model and from the same ViT at random initialisation.
+  `finetune` command with its defaults, from the pretrained model and from the same ViT at random initialisation;
+  the fine-tuned models are read on `--finetune-test` of the test images (stratified, seeded; all by default), since
+  the command validates every epoch and that reading dominates a cell's time.
 
 Floors, in the same run: the centred raw pixels (at the cell's size, at most 32 px) and the same ViT at random
 initialisation (seed 0), read the same ways. With `--readings-at`, the pretrained model is read at those epochs of the
@@ -130,6 +132,7 @@ def main():
     p.add_argument('--gray', action='store_true', help="the cell's images in grayscale")
     p.add_argument('--train', type=int, default=10000, help="images to pretrain on (and take labels from)")
     p.add_argument('--test', type=int, default=10000, help="most images to test on")
+    p.add_argument('--finetune-test', type=int, help="test images the fine-tuned models are read on (default: all of --test)")
     p.add_argument('--epochs', type=int, default=5)
     p.add_argument('--readings-at', type=int, nargs='+', help="epochs at which to read the pretrained model (default: the last)")
     p.add_argument('--train-options', default='', help="more train options, one string (default: none: the command line's defaults)")
@@ -143,13 +146,14 @@ def main():
     if at[-1] != a.epochs or at[0] < 1: p.error("--readings-at: epochs from 1 to --epochs, the last one --epochs")
     folder, train, train_y, test, test_y = make_cell(a.path, a.work, a.size, a.gray, a.train, a.test)
     subsets = {share: stratified(train_y, share, seed=2) for share in FRACTIONS}
+    finetune_test = test if a.finetune_test is None else [test[i] for i in stratified(test_y, min(1., a.finetune_test / len(test)), seed=3)]
     log, out = a.work/f"{folder.name}_{a.epochs}ep.log", a.json or a.work/f"{folder.name}_{a.epochs}ep.json"
     print(f"# {a.path.name}, {a.size} px {'gray' if a.gray else 'colour'}: {len(train)} images to pretrain on, {len(test)} to test on; "
-          f"few labels: {', '.join(f'{s:.0%} = {len(i)}' for s, i in subsets.items())} images; the runs' own output in {log}", flush=True)
+          f"few labels: {', '.join(f'{s:.0%} = {len(i)}' for s, i in subsets.items())} images, fine-tuning read on {len(finetune_test)}; the runs' own output in {log}", flush=True)
     report = sys.stdout
     feats = lambda model: tuple(extract_features(model, f, 256, num_workers=a.num_workers, device='cpu', show_progress=False) for f in (train, test))
     if a.probes_again: return probes_again(a, folder, out, train, train_y, test, test_y, subsets, feats)
-    result = {'cell': folder.name, 'train': len(train), 'test': len(test), 'labels': {f'{s:.0%}': len(i) for s, i in subsets.items()}}
+    result = {'cell': folder.name, 'train': len(train), 'test': len(test), 'finetune test': len(finetune_test), 'labels': {f'{s:.0%}': len(i) for s, i in subsets.items()}}
     result['raw pixels'] = read(centred_pixels(train, test, min(a.size, 32), a.num_workers), train_y, test_y, subsets)
     options = ['--image-size', str(a.size), '--patch-size', str(a.size // 8), '--epochs', str(a.epochs), '--device', 'cpu',
                '--num-workers', str(a.num_workers), *shlex.split(a.train_options)]
@@ -168,7 +172,7 @@ def main():
         random_init = Data2Vec(**config)
         random_init.save(tmp/'random.pt')
         result['random ViT'] = read(feats(random_init), train_y, test_y, subsets)
-        few = {share: labeled_folder(tmp/f'labels_{share}', [train[i] for i in idx], test) for share, idx in subsets.items()}
+        few = {share: labeled_folder(tmp/f'labels_{share}', [train[i] for i in idx], finetune_test) for share, idx in subsets.items()}
         for share, f in few.items(): result['random ViT'][f'fine-tune, {share:.0%} labels'] = finetune_top1(tmp/'random.pt', f, tmp/f'random_{share}.safetensors')[0]
         result['pretrained'] = {}
         for epoch in at:
