@@ -6,7 +6,7 @@ Docs: https://data2vec-vision.github.io/data2vec_vision/data.html.md"""
 
 # %% ../nbs/04_data.ipynb #deb2c561
 from __future__ import annotations
-import os, random, signal, warnings
+import math, os, random, signal, warnings
 from pathlib import Path
 import numpy as np
 import torch
@@ -20,9 +20,10 @@ from .transforms import IMAGENET_MEAN, IMAGENET_STD
 # %% auto #0
 __all__ = ['IMAGE_EXTENSIONS', 'IMAGE_FORMATS', 'MAX_IMAGE_PIXELS', 'CROP_SCALE', 'VAL_PCT', 'MAX_VALID', 'find_images',
            'open_image', 'to_8bit', 'load_rgb', 'readable_images', 'NoDecodableImages', 'ImageFolder', 'EachImage',
-           'pretrain_transforms', 'BoundedAspect', 'eval_transforms', 'sample_images', 'sample_pixels',
-           'looks_grayscale', 'looks_flat', 'labeled_images', 'held_out', 'labeled_split', 'sample_labeled_images',
-           'default_workers', 'decodable', 'ignore_signals', 'fitted_batch', 'pretrain_dataloaders']
+           'ToNormalisedTensor', 'crop_box', 'RandomCropFlip', 'pretrain_transforms', 'BoundedAspect',
+           'eval_transforms', 'sample_images', 'sample_pixels', 'looks_grayscale', 'looks_flat', 'labeled_images',
+           'held_out', 'labeled_split', 'sample_labeled_images', 'default_workers', 'decodable', 'ignore_signals',
+           'fitted_batch', 'pretrain_dataloaders']
 
 # %% ../nbs/04_data.ipynb #1b09fdb6
 IMAGE_EXTENSIONS = ('.jpg', '.jpeg', '.png', '.bmp', '.webp', '.tif', '.tiff', '.gif')
@@ -87,14 +88,14 @@ def load_rgb(path) -> Image.Image:
     "Open an image file as upright 8-bit RGB: grayscale, deeper than 8 bits, palette, CMYK and transparent images converted"
     with open_image(path) as im:
         im.load()
-        im = ImageOps.exif_transpose(im)
+        ImageOps.exif_transpose(im, in_place=True)                       # no copy of an upright image
         if im.mode.startswith('I') or im.mode == 'F': im = to_8bit(im)
         if im.mode == 'P': im = im.convert('RGBA' if 'transparency' in im.info else 'RGB')
         if im.mode in ('RGBA', 'LA', 'PA'):
             im = im.convert('RGBA')
             white = Image.new('RGBA', im.size, (255, 255, 255, 255))
             im = Image.alpha_composite(white, im)
-        return im.convert('RGB')
+        return im if im.mode == 'RGB' else im.convert('RGB')
 
 # %% ../nbs/04_data.ipynb #04951788
 def readable_images(files: list) -> list:
@@ -154,12 +155,50 @@ class EachImage(ImageFolder):
 # %% ../nbs/04_data.ipynb #9489abb6
 CROP_SCALE = (SETTINGS['crop_min'].default, 1.0)   # data2vec's range of the random crop's share of the image area
 
+class ToNormalisedTensor:
+    "An RGB PIL image as a float tensor `[3, H, W]`, scaled to [0, 1] and normalised per channel"
+    def __init__(self, mean=IMAGENET_MEAN, std=IMAGENET_STD):   # per-channel statistics the model was trained with
+        self.mean, self.std = torch.tensor(mean).view(3, 1, 1), torch.tensor(std).view(3, 1, 1)
+        self.mean_255, self.std_255 = self.mean * 255, self.std * 255          # (x / 255 - mean) / std in one step fewer
+    def __call__(self, im: Image.Image) -> torch.Tensor:
+        x = torch.from_numpy(np.ascontiguousarray(np.asarray(im).transpose(2, 0, 1)))   # [3, H, W] uint8, channels first in memory
+        return x.float().sub_(self.mean_255).div_(self.std_255)
+    def __repr__(self): return f"{type(self).__name__}(mean={self.mean.flatten().tolist()}, std={self.std.flatten().tolist()})"
+
+def crop_box(width: int, height: int,    # the image's size
+             scale: tuple,                 # range of the crop's share of the image area
+             ratio: tuple) -> tuple:       # range of its aspect ratio (width / height), drawn uniformly in log
+    "A random crop `(left, top, right, bottom)`: ten draws of area and aspect for one that fits, else the centred crop of the nearest aspect; the draws of torchvision's `RandomResizedCrop`"
+    log_ratio = [math.log(r) for r in ratio]
+    for _ in range(10):
+        area = width * height * torch.empty(1).uniform_(*scale).item()
+        aspect = torch.empty(1).uniform_(*log_ratio).exp_().item()
+        w, h = round(math.sqrt(area * aspect)), round(math.sqrt(area / aspect))
+        if 0 < w <= width and 0 < h <= height:
+            top, left = torch.randint(0, height - h + 1, (1,)).item(), torch.randint(0, width - w + 1, (1,)).item()
+            return left, top, left + w, top + h
+    w, h = width, height
+    if width / height < min(ratio): h = round(width / min(ratio))
+    elif width / height > max(ratio): w = round(height * max(ratio))
+    return (width - w) // 2, (height - h) // 2, (width - w) // 2 + w, (height - h) // 2 + h
+
+class RandomCropFlip:
+    "data2vec's training augmentation: a random resized crop (bicubic, antialiased), a horizontal flip, ImageNet normalisation"
+    def __init__(self, image_size: int,                  # side of the square training images
+                 crop_scale: tuple = CROP_SCALE,         # range of the crop's share of the image area
+                 ratio: tuple = (3 / 4, 4 / 3)):         # range of the crop's aspect ratio
+        self.size, self.crop_scale, self.ratio, self.to_tensor = image_size, crop_scale, ratio, ToNormalisedTensor()
+    def __call__(self, im: Image.Image) -> torch.Tensor:
+        box = crop_box(*im.size, self.crop_scale, self.ratio)
+        im = im.crop(box).resize((self.size, self.size), Image.Resampling.BICUBIC)
+        if torch.rand(1) < 0.5: im = im.transpose(Image.Transpose.FLIP_LEFT_RIGHT)
+        return self.to_tensor(im)                                                          # [3, size, size]
+    def __repr__(self): return f"{type(self).__name__}({self.size}, crop_scale={self.crop_scale}, ratio={self.ratio})"
+
 def pretrain_transforms(image_size: int,                # side of the square training images
                         crop_scale: tuple = CROP_SCALE):  # range of the crop's share of the image area
-    "data2vec's training augmentation: random resized crop, horizontal flip, ImageNet normalisation"
-    return T.Compose([T.RandomResizedCrop(image_size, scale=crop_scale, interpolation=T.InterpolationMode.BICUBIC, antialias=True),
-                      T.RandomHorizontalFlip(), T.ToImage(), T.ToDtype(torch.float32, scale=True),
-                      T.Normalize(IMAGENET_MEAN, IMAGENET_STD)])
+    "data2vec's training augmentation (`RandomCropFlip`)"
+    return RandomCropFlip(image_size, crop_scale)
 
 class BoundedAspect(torch.nn.Module):
     "Cut a PIL image's long side, around its centre, to at most `ratio` times its short side; a photo passes unchanged"
@@ -174,7 +213,7 @@ def eval_transforms(image_size: int,        # side of the square images
                     std=IMAGENET_STD):      # and standard deviation
     "The shorter side resized to `image_size` (bicubic), the centred square cut, normalised (ImageNet's statistics unless given): timm's evaluation at crop_pct 1"
     return T.Compose([BoundedAspect(), T.Resize(image_size, interpolation=T.InterpolationMode.BICUBIC, antialias=True), T.CenterCrop(image_size),
-                      T.ToImage(), T.ToDtype(torch.float32, scale=True), T.Normalize(list(mean), list(std))])
+                      ToNormalisedTensor(mean, std)])
 
 # %% ../nbs/04_data.ipynb #8b01684f
 def _sample_photos() -> dict:
