@@ -20,9 +20,15 @@ images (10,000) to pretrain on and to take labels from, the rest (at most 10,000
   the command validates every epoch and that reading dominates a cell's time.
 
 Floors, in the same run: the centred raw pixels (at the cell's size, at most 32 px) and the same ViT at random
-initialisation (seed 0), read the same ways. With `--readings-at`, the pretrained model is read at those epochs of the
-one run (its `student_{epoch}.pt`), so a curve by images seen; the floors are read once. Prints markdown as it goes
-and writes every number to `--json`.
+initialisation (seed 0), read the same ways; or, with `--floors`, taken from an earlier run of the same cell and split.
+With `--readings-at`, the pretrained model is read at those epochs of the one run (its `student_{epoch}.pt`), so a
+curve by images seen; the floors are read once. Prints markdown as it goes and writes every number to `--json`.
+
+With `--method dino` (or `simclr`), the maintained peer pretrains instead: lightly-train's method with its own defaults
+(`pip install -e ".[bench]"`), on the same images, for the same epochs, of the same ViT (the one `train` builds for the
+cell, as timm's `VisionTransformer`; its global views the cell's size and DINO's local views half of it, the ratio of
+lightly-train's 96/224), then read in the same ways, the fine-tuning by the same `finetune` command from the peer's
+encoder. Only the last epoch is read.
 """
 import argparse, builtins, contextlib, json, math, random, shlex, sys, tempfile, time
 from functools import partial
@@ -31,9 +37,10 @@ import torch
 from sklearn.linear_model import LogisticRegression
 from sklearn.preprocessing import StandardScaler
 from fastai.callback.core import Callback
-from data2vec_vision.cli import finetune, get_parser, pretrain
+from data2vec_vision.cli import finetune, get_parser, pretrain, setup
 from data2vec_vision.data import labeled_images
 from data2vec_vision.evaluation import centred_pixels, extract_features, knn_accuracy, linear_probe, probe_l2
+from data2vec_vision.forms import form_of
 from data2vec_vision.model import Data2Vec
 from proxy_family import make_split
 
@@ -100,6 +107,36 @@ class EpochClock(Callback):
     def after_epoch(self): self.seconds.append(time.perf_counter() - self.start)
 
 
+def pretrain_data2vec(args, at: list, kept) -> tuple:
+    "`train`'s run of `args`: its model's settings, and for each epoch of `at` its student copied to `kept(epoch)` and the seconds to reach it"
+    clock = EpochClock()
+    torch.manual_seed(0)
+    learn = pretrain(args, cbs=[clock])
+    for epoch in at: kept(epoch).write_bytes(learn.checkpoint.student_path(epoch - 1).read_bytes())
+    return learn.model.config, {epoch: clock.seconds[epoch - 1] for epoch in at}
+
+
+def pretrain_peer(method: str, args, pool: Path, epochs: int, kept, work: Path) -> tuple:
+    "The ViT `train` would build from `args`, pretrained by lightly-train's `method` on `pool` instead: its settings, and its encoder saved to `kept(epochs)` and the seconds it took"
+    import lightly_train, timm
+    learn, _ = setup(args)                                             # the model train builds for the cell, never trained here
+    config, form = learn.model.config, form_of(learn.model.config)
+    vit = lambda: timm.create_model(form.timm_model, **form.timm_kwargs(config), num_classes=0, dynamic_img_size=True)   # DINO's local views pass
+    size = config['img_size']
+    views = dict(image_size=(size, size), **({'local_view': dict(view_size=(size // 2, size // 2))} if method == 'dino' else {}))
+    start = time.perf_counter()
+    lightly_train.train(out=str(work), data=str(pool), model=vit(), method=method, epochs=epochs, accelerator='cpu', devices=1,
+                        transform_args=views, overwrite=True, seed=0)
+    seconds = time.perf_counter() - start
+    trained = vit()
+    trained.load_state_dict(torch.load(work/'exported_models'/'exported_last.pt', weights_only=True))
+    model = Data2Vec(**config)
+    model.student.load_state_dict(form.from_timm_names(trained.state_dict()))
+    model.teacher.load_state_dict(model.student.state_dict())
+    model.save(kept(epochs))
+    return config, {epochs: seconds}
+
+
 def probe_readings(features: tuple, train_y, test_y, subsets: dict) -> dict:
     "The two probes with all labels and the probe with each subset's labels, of `(train_x, test_x)`"
     train_x, test_x = features
@@ -112,10 +149,20 @@ def read(features: tuple, train_y, test_y, subsets: dict) -> dict:
     return {'kNN': knn_accuracy(features[0], train_y, features[1], test_y), **probe_readings(features, train_y, test_y, subsets)}
 
 
+def random_floor(config: dict, feats, few: dict, train_y, test_y, subsets: dict, tmp: Path) -> dict:
+    "The readings of the ViT of `config` at random initialisation (seed 0), fine-tuned on each of `few`'s labeled folders too"
+    torch.manual_seed(0)
+    random_init = Data2Vec(**config)
+    random_init.save(tmp/'random.pt')
+    r = read(feats(random_init), train_y, test_y, subsets)
+    for share, f in few.items(): r[f'fine-tune, {share:.0%} labels'] = finetune_top1(tmp/'random.pt', f, tmp/f'random_{share}.safetensors')[0]
+    return r
+
+
 def probes_again(a, folder: Path, out: Path, train, train_y, test, test_y, subsets: dict, feats):
     "Read the probes again into the cell's JSON from the models it kept, its kNN, fine-tuning and minutes as they were"
     result = json.loads(out.read_text())
-    kept = lambda epoch: a.work/f"{folder.name}_{a.epochs}ep_student_{epoch}.pt"
+    kept = partial(kept_student, a, folder)
     result['raw pixels'].update(probe_readings(centred_pixels(train, test, min(a.size, 32), a.num_workers), train_y, test_y, subsets))
     torch.manual_seed(0)
     result['random ViT'].update(probe_readings(feats(Data2Vec(**Data2Vec.from_pretrained(kept(a.epochs)).config)), train_y, test_y, subsets))
@@ -123,6 +170,15 @@ def probes_again(a, folder: Path, out: Path, train, train_y, test, test_y, subse
         result['pretrained'][epoch].update(probe_readings(feats(Data2Vec.from_pretrained(kept(epoch))), train_y, test_y, subsets))
         print_reading(result, epoch, a.epochs, sys.stdout)
     out.write_text(json.dumps(result, indent=1))
+
+
+def run_name(a, folder: Path) -> str:
+    "The stem of a run's log, JSON and kept students under WORK: the cell, the epochs, and a peer's method"
+    return f"{folder.name}_{a.epochs}ep" + ('' if a.method == 'data2vec' else f'_{a.method}')
+
+def kept_student(a, folder: Path, epoch: int) -> Path:
+    "Where a run keeps the model it read after `epoch` (for --probes-again and bench/few_labels.py)"
+    return a.work/f"{run_name(a, folder)}_student_{epoch}.pt"
 
 
 def main():
@@ -139,51 +195,49 @@ def main():
     p.add_argument('--work', type=Path, default=Path('/tmp/quality'))
     p.add_argument('--json', type=Path, help="where to write every number (default: WORK/<cell>_<epochs>ep.json)")
     p.add_argument('--num-workers', type=int, default=2)
+    p.add_argument('--method', default='data2vec', choices=['data2vec', 'dino', 'simclr'],
+                   help="who pretrains: this library's train (default), or lightly-train's DINO or SimCLR with its defaults")
+    p.add_argument('--floors', type=Path, help="take the floors (pixels, random init) from the JSON of an earlier run of the same cell "
+                   "and split instead of reading them again: the same numbers, since they are seeded")
     p.add_argument('--probes-again', action='store_true', help="read only the probes again, into the JSON of an earlier run of the same cell "
                    "(from the models it kept in WORK), its kNN, fine-tuning and minutes as they were: for a change of the probe alone")
     a = p.parse_args()
     at = sorted(a.readings_at or [a.epochs])
     if at[-1] != a.epochs or at[0] < 1: p.error("--readings-at: epochs from 1 to --epochs, the last one --epochs")
+    if a.method != 'data2vec' and at != [a.epochs]: p.error("--readings-at: a peer is read after its last epoch only")
     folder, train, train_y, test, test_y = make_cell(a.path, a.work, a.size, a.gray, a.train, a.test)
     subsets = {share: stratified(train_y, share, seed=2) for share in FRACTIONS}
     finetune_test = test if a.finetune_test is None else [test[i] for i in stratified(test_y, min(1., a.finetune_test / len(test)), seed=3)]
-    log, out = a.work/f"{folder.name}_{a.epochs}ep.log", a.json or a.work/f"{folder.name}_{a.epochs}ep.json"
+    log, out = a.work/f"{run_name(a, folder)}.log", a.json or a.work/f"{run_name(a, folder)}.json"
     print(f"# {a.path.name}, {a.size} px {'gray' if a.gray else 'colour'}: {len(train)} images to pretrain on, {len(test)} to test on; "
           f"few labels: {', '.join(f'{s:.0%} = {len(i)}' for s, i in subsets.items())} images, fine-tuning read on {len(finetune_test)}; the runs' own output in {log}", flush=True)
     report = sys.stdout
     feats = lambda model: tuple(extract_features(model, f, 256, num_workers=a.num_workers, device='cpu', show_progress=False) for f in (train, test))
     if a.probes_again: return probes_again(a, folder, out, train, train_y, test, test_y, subsets, feats)
-    result = {'cell': folder.name, 'train': len(train), 'test': len(test), 'finetune test': len(finetune_test), 'labels': {f'{s:.0%}': len(i) for s, i in subsets.items()}}
-    result['raw pixels'] = read(centred_pixels(train, test, min(a.size, 32), a.num_workers), train_y, test_y, subsets)
+    result = {'cell': folder.name, 'method': a.method, 'train': len(train), 'test': len(test), 'finetune test': len(finetune_test), 'labels': {f'{s:.0%}': len(i) for s, i in subsets.items()}}
+    earlier = json.loads(a.floors.read_text()) if a.floors else {}
+    if earlier and any(earlier.get(k) != result[k] for k in ('cell', 'train', 'test', 'finetune test', 'labels')):
+        p.error(f"--floors: {a.floors} is of another cell or split than this run's")
+    result['raw pixels'] = earlier.get('raw pixels') or read(centred_pixels(train, test, min(a.size, 32), a.num_workers), train_y, test_y, subsets)
     options = ['--image-size', str(a.size), '--patch-size', str(a.size // 8), '--epochs', str(a.epochs), '--device', 'cpu',
                '--num-workers', str(a.num_workers), *shlex.split(a.train_options)]
     with tempfile.TemporaryDirectory() as tmp, open(log, 'w') as chatter, contextlib.redirect_stdout(chatter), contextlib.redirect_stderr(chatter):
         tmp = Path(tmp)
         pool = tmp/'images'                                            # the training images without their labels
         for i, f in enumerate(train): pool.mkdir(exist_ok=True); (pool/f'{i:05d}{f.suffix}').symlink_to(f.resolve())
-        runs = tmp/'run'
-        save_every = math.gcd(*at)
-        args = get_parser(['train']).parse_args(['train', str(pool), *options, '--save-every', str(save_every), '--checkpoint-out-dir', str(runs)])
-        clock = EpochClock()
-        torch.manual_seed(0)
-        learn = pretrain(args, cbs=[clock])
-        config = learn.model.config
-        torch.manual_seed(0)
-        random_init = Data2Vec(**config)
-        random_init.save(tmp/'random.pt')
-        result['random ViT'] = read(feats(random_init), train_y, test_y, subsets)
+        args = get_parser(['train']).parse_args(['train', str(pool), *options, '--save-every', str(math.gcd(*at)), '--checkpoint-out-dir', str(tmp/'run')])
+        kept = partial(kept_student, a, folder)
+        config, seconds = (pretrain_data2vec(args, at, kept) if a.method == 'data2vec' else
+                           pretrain_peer(a.method, args, pool, a.epochs, kept, tmp/'peer'))
         few = {share: labeled_folder(tmp/f'labels_{share}', [train[i] for i in idx], finetune_test) for share, idx in subsets.items()}
-        for share, f in few.items(): result['random ViT'][f'fine-tune, {share:.0%} labels'] = finetune_top1(tmp/'random.pt', f, tmp/f'random_{share}.safetensors')[0]
+        result['random ViT'] = earlier.get('random ViT') or random_floor(config, feats, few, train_y, test_y, subsets, tmp)
         result['pretrained'] = {}
         for epoch in at:
-            student = a.work/f"{folder.name}_{a.epochs}ep_student_{epoch}.pt"   # kept, for bench/few_labels.py
-            student.write_bytes(learn.checkpoint.student_path(epoch - 1).read_bytes())
-            model = Data2Vec.from_pretrained(student)
-            r = read(feats(model), train_y, test_y, subsets)
+            r = read(feats(Data2Vec.from_pretrained(kept(epoch))), train_y, test_y, subsets)
             for share, f in few.items():
-                r[f'fine-tune, {share:.0%} labels'], r[f'fine-tune minutes, {share:.0%} labels'] = finetune_top1(student, f, tmp/f'pretrained_{epoch}_{share}.safetensors')
-            seconds = clock.seconds[epoch - 1]
-            r.update({'epochs': epoch, 'images seen': epoch * len(train), 'minutes': seconds / 60, 'images/s': epoch * len(train) / seconds})
+                r[f'fine-tune, {share:.0%} labels'], r[f'fine-tune minutes, {share:.0%} labels'] = finetune_top1(kept(epoch), f, tmp/f'pretrained_{epoch}_{share}.safetensors')
+            s = seconds[epoch]
+            r.update({'epochs': epoch, 'images seen': epoch * len(train), 'minutes': s / 60, 'images/s': epoch * len(train) / s})
             result['pretrained'][str(epoch)] = r
             print_reading(result, epoch, a.epochs, report)
             out.write_text(json.dumps(result, indent=1))
@@ -195,7 +249,9 @@ def print_reading(result: dict, epoch: int, epochs: int, file):
     r = result['pretrained'][str(epoch)]
     print = partial(builtins.print, file=file, flush=True)
     print(f"\n## After {epoch} of {epochs} epochs: {r['images seen']:,} images seen in {r['minutes']:.1f} min ({r['images/s']:.0f} images/s)\n")
-    print("| reading | raw pixels | same ViT, random init | this library | - pixels | - random init |\n|---|---|---|---|---|---|")
+    method = result.get('method', 'data2vec')
+    who = 'this library' if method == 'data2vec' else f'lightly-train {method}'
+    print(f"| reading | raw pixels | same ViT, random init | {who} | - pixels | - random init |\n|---|---|---|---|---|---|")
     for k in [k for k in result['random ViT'] if k in r and k != 'probe L2']:
         pixels = result['raw pixels'].get(k)
         cells = ['-' if pixels is None else f'{pixels:.3f}', f"{result['random ViT'][k]:.3f}", f'**{r[k]:.3f}**',
