@@ -14,6 +14,7 @@ cpu preset: width 192, 6 blocks, 3 heads. lightly-train's global views are the c
 (its own ratio at 224 px is 96/224); its batch (128), optimizer, schedules, augmentations and data loading processes are its defaults.
 """
 import argparse, tempfile, time
+from functools import partial
 from pathlib import Path
 import timm, torch
 from timm.models.vision_transformer import VisionTransformer
@@ -36,15 +37,15 @@ def lightly_vit(size: int, patch: int, width: int, depth: int) -> VisionTransfor
     return timm.create_model('vit_tiny_patch16_224', pretrained=False, img_size=size, patch_size=patch, embed_dim=width, depth=depth,
                              num_heads=heads_for(width), num_classes=0, dynamic_img_size=True)
 
-def run_lightly(method: str, train_folder: Path, size: int, patch: int, width: int, depth: int, epochs: int) -> VisionTransformer:
+def run_lightly(method: str, train_folder: Path, build, size: int, epochs: int) -> VisionTransformer:
+    "The ViT `build()` makes, pretrained by lightly-train's `method` at its defaults on `train_folder`: global views of `size`, DINO's local views half of it"
     import lightly_train
-    vit = lightly_vit(size, patch, width, depth)
     with tempfile.TemporaryDirectory() as out:
         views = dict(image_size=(size, size))
         if method == 'dino': views['local_view'] = dict(view_size=(size // 2, size // 2))
-        lightly_train.train(out=out, data=str(train_folder), model=vit, method=method, epochs=epochs, accelerator='cpu', devices=1,
+        lightly_train.train(out=out, data=str(train_folder), model=build(), method=method, epochs=epochs, accelerator='cpu', devices=1,
                             transform_args=views, overwrite=True, seed=0)
-        trained = lightly_vit(size, patch, width, depth)
+        trained = build()
         trained.load_state_dict(torch.load(Path(out)/'exported_models'/'exported_last.pt', weights_only=True))
     return trained
 
@@ -78,7 +79,7 @@ def main():
     for method in a.methods:
         start = time.perf_counter()
         vit = (run_data2vec(a.cell/'train', a.size, a.patch, a.epochs, a.num_workers) if method == 'data2vec' else
-               run_lightly(method, a.cell/'train', a.size, a.patch, a.width, a.depth, a.epochs))
+               run_lightly(method, a.cell/'train', partial(lightly_vit, a.size, a.patch, a.width, a.depth), a.size, a.epochs))
         seconds = time.perf_counter() - start
         f_train, f_val = (features(vit, files, a.size, a.num_workers) for files in (train, val))
         knn = {pool: knn_accuracy(f_train[pool], train_y, f_val[pool], val_y) for pool in ('mean', 'cls')}

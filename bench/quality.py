@@ -37,11 +37,11 @@ import torch
 from sklearn.linear_model import LogisticRegression
 from sklearn.preprocessing import StandardScaler
 from fastai.callback.core import Callback
-from data2vec_vision.cli import finetune, get_parser, pretrain, setup
+from data2vec_vision.cli import finetune, get_parser, pretrain, resolve_options
 from data2vec_vision.data import labeled_images
 from data2vec_vision.evaluation import centred_pixels, extract_features, knn_accuracy, linear_probe, probe_l2
 from data2vec_vision.forms import form_of
-from data2vec_vision.model import Data2Vec
+from data2vec_vision.model import Data2Vec, model_from_settings
 from proxy_family import make_split
 
 FRACTIONS = (0.1, 0.01)   # shares of the training labels for the few-label readings
@@ -116,20 +116,16 @@ def pretrain_data2vec(args, at: list, kept) -> tuple:
     return learn.model.config, {epoch: clock.seconds[epoch - 1] for epoch in at}
 
 
-def pretrain_peer(method: str, args, pool: Path, epochs: int, kept, work: Path) -> tuple:
-    "The ViT `train` would build from `args`, pretrained by lightly-train's `method` on `pool` instead: its settings, and its encoder saved to `kept(epochs)` and the seconds it took"
-    import lightly_train, timm
-    learn, _ = setup(args)                                             # the model train builds for the cell, never trained here
-    config, form = learn.model.config, form_of(learn.model.config)
-    vit = lambda: timm.create_model(form.timm_model, **form.timm_kwargs(config), num_classes=0, dynamic_img_size=True)   # DINO's local views pass
-    size = config['img_size']
-    views = dict(image_size=(size, size), **({'local_view': dict(view_size=(size // 2, size // 2))} if method == 'dino' else {}))
+def pretrain_peer(method: str, args, pool: Path, epochs: int, kept) -> tuple:
+    "The ViT `train` would build from `args`, pretrained by lightly-train's `method` on `pool` instead (`peers.run_lightly`): its settings, and its encoder saved to `kept(epochs)` and the seconds it took"
+    import timm
+    from peers import run_lightly
+    config = model_from_settings(vars(resolve_options(args))).config   # the model train builds for the cell, never trained here
+    form = form_of(config)
+    vit = partial(timm.create_model, form.timm_model, **form.timm_kwargs(config), num_classes=0, dynamic_img_size=True)   # DINO's local views pass
     start = time.perf_counter()
-    lightly_train.train(out=str(work), data=str(pool), model=vit(), method=method, epochs=epochs, accelerator='cpu', devices=1,
-                        transform_args=views, overwrite=True, seed=0)
+    trained = run_lightly(method, pool, vit, config['img_size'], epochs)
     seconds = time.perf_counter() - start
-    trained = vit()
-    trained.load_state_dict(torch.load(work/'exported_models'/'exported_last.pt', weights_only=True))
     model = Data2Vec(**config)
     model.student.load_state_dict(form.from_timm_names(trained.state_dict()))
     model.teacher.load_state_dict(model.student.state_dict())
@@ -228,7 +224,7 @@ def main():
         args = get_parser(['train']).parse_args(['train', str(pool), *options, '--save-every', str(math.gcd(*at)), '--checkpoint-out-dir', str(tmp/'run')])
         kept = partial(kept_student, a, folder)
         config, seconds = (pretrain_data2vec(args, at, kept) if a.method == 'data2vec' else
-                           pretrain_peer(a.method, args, pool, a.epochs, kept, tmp/'peer'))
+                           pretrain_peer(a.method, args, pool, a.epochs, kept))
         few = {share: labeled_folder(tmp/f'labels_{share}', [train[i] for i in idx], finetune_test) for share, idx in subsets.items()}
         result['random ViT'] = earlier.get('random ViT') or random_floor(config, feats, few, train_y, test_y, subsets, tmp)
         result['pretrained'] = {}
